@@ -1,0 +1,535 @@
+
+/*
+ * privacy-edge: streaming multipart/form-data parser.
+ */
+
+#include "pe_multipart.h"
+
+#include <string.h>
+#include <strings.h>
+
+
+enum {
+    PE_MP_S_PREAMBLE = 0,
+    PE_MP_S_DATA,
+    PE_MP_S_AFTER_DELIM,
+    PE_MP_S_DELIM_PAD,
+    PE_MP_S_DELIM_LF,
+    PE_MP_S_CLOSE_DASH,
+    PE_MP_S_HEADER,
+    PE_MP_S_HEADER_LF,
+    PE_MP_S_EPILOGUE,
+    PE_MP_S_FAILED
+};
+
+
+static pe_mp_rc_e pe_mp_fail(pe_multipart_t *mp, const char *why);
+static pe_mp_rc_e pe_mp_header_line(pe_multipart_t *mp);
+static int pe_mp_is_tchar(unsigned char c);
+
+
+int
+pe_multipart_init(pe_multipart_t *mp, const unsigned char *boundary,
+    size_t len, size_t max_parts, const pe_mp_callbacks_t *cb, void *data)
+{
+    memset(mp, 0, sizeof(pe_multipart_t));
+
+    if (len == 0 || len > PE_BOUNDARY_MAX) {
+        return -1;
+    }
+
+    memcpy(mp->delim, "\r\n--", 4);
+    memcpy(mp->delim + 4, boundary, len);
+    mp->delim_len = 4 + len;
+
+    /* the first delimiter may stand at the very start, without a CRLF */
+    mp->match = 2;
+    mp->state = PE_MP_S_PREAMBLE;
+    mp->max_parts = max_parts ? max_parts : 256;
+    mp->cb = cb;
+    mp->data = data;
+
+    return 0;
+}
+
+
+const char *
+pe_multipart_error(const pe_multipart_t *mp)
+{
+    return mp->error ? mp->error : "";
+}
+
+
+static pe_mp_rc_e
+pe_mp_fail(pe_multipart_t *mp, const char *why)
+{
+    mp->state = PE_MP_S_FAILED;
+    mp->error = why;
+    return PE_MP_ERROR;
+}
+
+
+static pe_mp_rc_e
+pe_mp_emit(pe_multipart_t *mp, const unsigned char *p, size_t n)
+{
+    if (n == 0 || mp->cb == NULL || mp->cb->part_data == NULL) {
+        return PE_MP_OK;
+    }
+
+    return mp->cb->part_data(mp->data, p, n) ? PE_MP_STOPPED : PE_MP_OK;
+}
+
+
+pe_mp_rc_e
+pe_multipart_feed(pe_multipart_t *mp, const unsigned char *p, size_t n)
+{
+    int                   in_part;
+    size_t                i, run;
+    pe_mp_rc_e            rc;
+    unsigned char         c;
+    const unsigned char  *cr;
+
+    i = 0;
+
+    while (i < n) {
+
+        switch (mp->state) {
+
+        case PE_MP_S_PREAMBLE:
+        case PE_MP_S_DATA:
+            in_part = (mp->state == PE_MP_S_DATA);
+
+            if (mp->match == 0) {
+                /* fast path: everything up to the next CR is data */
+                cr = memchr(p + i, '\r', n - i);
+                run = cr ? (size_t) (cr - (p + i)) : n - i;
+
+                if (in_part) {
+                    rc = pe_mp_emit(mp, p + i, run);
+                    if (rc != PE_MP_OK) {
+                        return rc;
+                    }
+                }
+
+                i += run;
+
+                if (cr == NULL) {
+                    break;
+                }
+
+                mp->match = 1;
+                i++;
+                break;
+            }
+
+            c = p[i];
+
+            if (c == mp->delim[mp->match]) {
+                mp->match++;
+                i++;
+
+                if (mp->match < mp->delim_len) {
+                    break;
+                }
+
+                mp->match = 0;
+                mp->state = PE_MP_S_AFTER_DELIM;
+
+                if (in_part && mp->cb && mp->cb->part_end
+                    && mp->cb->part_end(mp->data))
+                {
+                    return PE_MP_STOPPED;
+                }
+
+                break;
+            }
+
+            /*
+             * A partial delimiter was data after all.  The delimiter's
+             * only CR is its first byte (bchars hold none), so the current
+             * byte can start a new match only if it is a CR.
+             */
+
+            if (in_part && mp->state == PE_MP_S_DATA) {
+                rc = pe_mp_emit(mp, mp->delim, mp->match);
+                if (rc != PE_MP_OK) {
+                    mp->match = 0;
+                    return rc;
+                }
+            }
+
+            mp->match = 0;
+
+            if (c == '\r') {
+                mp->match = 1;
+                i++;
+            }
+
+            break;
+
+        case PE_MP_S_AFTER_DELIM:
+            c = p[i++];
+
+            if (c == '-') {
+                mp->state = PE_MP_S_CLOSE_DASH;
+
+            } else if (c == '\r') {
+                mp->state = PE_MP_S_DELIM_LF;
+
+            } else if (c == ' ' || c == '\t') {
+                mp->state = PE_MP_S_DELIM_PAD;
+
+            } else {
+                return pe_mp_fail(mp, "garbage after boundary");
+            }
+
+            break;
+
+        case PE_MP_S_DELIM_PAD:
+            c = p[i++];
+
+            if (c == '\r') {
+                mp->state = PE_MP_S_DELIM_LF;
+
+            } else if (c != ' ' && c != '\t') {
+                return pe_mp_fail(mp, "garbage after boundary");
+            }
+
+            break;
+
+        case PE_MP_S_CLOSE_DASH:
+            if (p[i++] != '-') {
+                return pe_mp_fail(mp, "garbage after boundary");
+            }
+
+            mp->state = PE_MP_S_EPILOGUE;
+            break;
+
+        case PE_MP_S_DELIM_LF:
+            if (p[i++] != '\n') {
+                return pe_mp_fail(mp, "boundary line not ended by CRLF");
+            }
+
+            if (mp->parts == mp->max_parts) {
+                return pe_mp_fail(mp, "too many parts");
+            }
+
+            memset(&mp->part, 0, sizeof(pe_mp_part_t));
+            mp->part.index = mp->parts++;
+            mp->line_len = 0;
+            mp->headers_len = 0;
+            mp->seen_disposition = 0;
+            mp->state = PE_MP_S_HEADER;
+            break;
+
+        case PE_MP_S_HEADER:
+            c = p[i++];
+
+            if (++mp->headers_len > PE_MP_HEADERS_MAX) {
+                return pe_mp_fail(mp, "part headers too large");
+            }
+
+            if (c == '\r') {
+                mp->state = PE_MP_S_HEADER_LF;
+                break;
+            }
+
+            if (c == '\n' || c == '\0') {
+                return pe_mp_fail(mp, "bad byte in part header");
+            }
+
+            if (mp->line_len == PE_MP_LINE_MAX) {
+                return pe_mp_fail(mp, "part header line too long");
+            }
+
+            mp->line[mp->line_len++] = c;
+            break;
+
+        case PE_MP_S_HEADER_LF:
+            mp->headers_len++;
+
+            if (p[i++] != '\n') {
+                return pe_mp_fail(mp, "part header not ended by CRLF");
+            }
+
+            if (mp->line_len) {
+                rc = pe_mp_header_line(mp);
+                if (rc != PE_MP_OK) {
+                    return rc;
+                }
+
+                mp->line_len = 0;
+                mp->state = PE_MP_S_HEADER;
+                break;
+            }
+
+            if (!mp->seen_disposition) {
+                return pe_mp_fail(mp, "part without Content-Disposition");
+            }
+
+            /* a part's data starts right after its blank line */
+            mp->state = PE_MP_S_DATA;
+            mp->match = 0;
+
+            if (mp->cb && mp->cb->part_begin
+                && mp->cb->part_begin(mp->data, &mp->part))
+            {
+                return PE_MP_STOPPED;
+            }
+
+            break;
+
+        case PE_MP_S_EPILOGUE:
+            return PE_MP_OK;
+
+        default: /* PE_MP_S_FAILED */
+            return PE_MP_ERROR;
+        }
+    }
+
+    return PE_MP_OK;
+}
+
+
+pe_mp_rc_e
+pe_multipart_finish(pe_multipart_t *mp)
+{
+    if (mp->state == PE_MP_S_EPILOGUE) {
+        return PE_MP_OK;
+    }
+
+    if (mp->state == PE_MP_S_FAILED) {
+        return PE_MP_ERROR;
+    }
+
+    return pe_mp_fail(mp, mp->parts ? "truncated body" : "no parts");
+}
+
+
+static pe_mp_rc_e
+pe_mp_header_line(pe_multipart_t *mp)
+{
+    size_t            i, name_len;
+    pe_media_type_t   mt;
+    unsigned char    *line;
+
+    line = mp->line;
+
+    if (line[0] == ' ' || line[0] == '\t') {
+        return pe_mp_fail(mp, "folded part header");
+    }
+
+    for (i = 0; i < mp->line_len && pe_mp_is_tchar(line[i]); i++) {
+        /* void */
+    }
+
+    name_len = i;
+
+    if (name_len == 0 || i == mp->line_len || line[i] != ':') {
+        return pe_mp_fail(mp, "malformed part header");
+    }
+
+    for (i++; i < mp->line_len && (line[i] == ' ' || line[i] == '\t'); i++) {
+        /* void */
+    }
+
+    if (name_len == 19
+        && strncasecmp((char *) line, "content-disposition", 19) == 0)
+    {
+        if (mp->seen_disposition) {
+            return pe_mp_fail(mp, "duplicate Content-Disposition");
+        }
+
+        mp->seen_disposition = 1;
+
+        if (pe_mp_parse_disposition(line + i, mp->line_len - i, &mp->part)
+            != 0)
+        {
+            return pe_mp_fail(mp, "malformed Content-Disposition");
+        }
+
+        return PE_MP_OK;
+    }
+
+    if (name_len == 12
+        && strncasecmp((char *) line, "content-type", 12) == 0)
+    {
+        if (mp->part.has_type) {
+            return pe_mp_fail(mp, "duplicate part Content-Type");
+        }
+
+        if (pe_media_type_parse(line + i, mp->line_len - i, &mt) != 0) {
+            return pe_mp_fail(mp, "malformed part Content-Type");
+        }
+
+        mp->part.has_type = 1;
+        memcpy(mp->part.type, mt.type, mt.type_len + 1);
+        mp->part.type_len = mt.type_len;
+
+        return PE_MP_OK;
+    }
+
+    /*
+     * An encoded part would be checked in its encoded form and decoded
+     * behind the gate: only identity encodings pass.
+     */
+
+    if (name_len == 25
+        && strncasecmp((char *) line, "content-transfer-encoding", 25) == 0)
+    {
+        size_t  vlen = mp->line_len - i;
+
+        while (vlen && (line[i + vlen - 1] == ' '
+                        || line[i + vlen - 1] == '\t'))
+        {
+            vlen--;
+        }
+
+        if (!((vlen == 6 && strncasecmp((char *) line + i, "binary", 6) == 0)
+              || (vlen == 4 && strncasecmp((char *) line + i, "8bit", 4) == 0)
+              || (vlen == 4 && strncasecmp((char *) line + i, "7bit", 4) == 0)))
+        {
+            return pe_mp_fail(mp, "encoded part");
+        }
+    }
+
+    return PE_MP_OK;
+}
+
+
+int
+pe_mp_parse_disposition(const unsigned char *p, size_t n, pe_mp_part_t *part)
+{
+    int            seen_name, seen_file, is_name, is_file;
+    size_t         i, start, klen, vlen;
+    unsigned char  c;
+
+    seen_name = 0;
+    seen_file = 0;
+
+    if (n < 9 || strncasecmp((const char *) p, "form-data", 9) != 0) {
+        return -1;
+    }
+
+    i = 9;
+
+    for ( ;; ) {
+        while (i < n && (p[i] == ' ' || p[i] == '\t')) {
+            i++;
+        }
+
+        if (i == n) {
+            break;
+        }
+
+        if (p[i++] != ';') {
+            return -1;
+        }
+
+        while (i < n && (p[i] == ' ' || p[i] == '\t')) {
+            i++;
+        }
+
+        start = i;
+
+        while (i < n && pe_mp_is_tchar(p[i])) {
+            i++;
+        }
+
+        klen = i - start;
+
+        if (klen == 0 || i == n || p[i] != '=') {
+            return -1;
+        }
+
+        is_name = (klen == 4 && strncasecmp((char *) p + start, "name", 4)
+                                == 0);
+        is_file = ((klen == 8
+                    && strncasecmp((char *) p + start, "filename", 8) == 0)
+                   || (klen == 9
+                       && strncasecmp((char *) p + start, "filename*", 9)
+                          == 0));
+
+        if ((is_name && seen_name) || (is_file && seen_file)) {
+            return -1;                  /* ambiguous: which one counts? */
+        }
+
+        seen_name |= is_name;
+        seen_file |= is_file;
+
+        if (is_name) {
+            part->name_len = 0;
+        }
+
+        i++;
+        vlen = 0;
+
+        if (i < n && p[i] == '"') {
+            for (i++; ; i++) {
+                if (i == n) {
+                    return -1;
+                }
+
+                c = p[i];
+
+                if (c == '"') {
+                    i++;
+                    break;
+                }
+
+                if (c == '\\' && i + 1 < n
+                    && (p[i + 1] == '"' || p[i + 1] == '\\'))
+                {
+                    c = p[++i];
+                }
+
+                if (is_name && part->name_len < PE_MP_NAME_MAX) {
+                    part->name[part->name_len++] = (char) c;
+                }
+
+                vlen++;
+            }
+
+        } else {
+            for ( ; i < n && p[i] != ';' && p[i] != ' ' && p[i] != '\t';
+                 i++)
+            {
+                if (p[i] == '"') {
+                    return -1;
+                }
+
+                if (is_name && part->name_len < PE_MP_NAME_MAX) {
+                    part->name[part->name_len++] = (char) p[i];
+                }
+
+                vlen++;
+            }
+
+            if (vlen == 0) {
+                return -1;
+            }
+        }
+    }
+
+    if (!seen_name) {
+        return -1;
+    }
+
+    part->name[part->name_len] = '\0';
+    part->is_file = seen_file;
+
+    return 0;
+}
+
+
+static int
+pe_mp_is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9'))
+    {
+        return 1;
+    }
+
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
