@@ -1,0 +1,82 @@
+# privacy-edge
+#
+#   make          the nginx module and the backend, into build/
+#   make test     install what is missing, build, run every test (prove)
+#   make run      the local stack in the foreground; Ctrl-C stops it
+#   make fuzz     libFuzzer runs of the parsers (FUZZ_SECONDS each)
+#   make bench    the benchmarks in bench/
+
+BUILD        := build
+MODULE       := $(BUILD)/ngx_http_privacy_module.so
+BACKEND      := $(BUILD)/privacy-backend
+
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+WARN         := -Wall -Wextra -Werror
+FUZZ_SECONDS ?= 10
+FUZZ_CC      ?= clang
+
+MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) config
+BACKEND_SRCS := $(wildcard backend/*.c)
+BACKEND_HDRS := $(wildcard backend/*.h)
+BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
+                -lpthread
+
+PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
+                ngx_module/pe_sniff.c
+UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
+FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+
+.PHONY: all deps test run fuzz fuzz-build bench unit clean
+
+all: $(MODULE) $(BACKEND) $(UNIT_TESTS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/ngx/objs/Makefile: config scripts/configure-module.sh
+	scripts/configure-module.sh
+
+$(MODULE): $(BUILD)/ngx/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/ngx -f objs/Makefile modules
+	cp $(BUILD)/ngx/objs/ngx_http_privacy_module.so $@
+
+$(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -o $@ $(BACKEND_SRCS) $(BACKEND_LIBS)
+
+# the pure parsers' unit tests, with the sanitizers
+$(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
+	@mkdir -p $(BUILD)/t
+	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all -Ingx_module -It/unit -o $@ $< $(PARSERS)
+
+unit: $(UNIT_TESTS)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -Ingx_module -o $@ $< $(PARSERS)
+
+fuzz-build: $(FUZZERS)
+
+fuzz: deps fuzz-build
+	@for f in $(FUZZERS); do \
+	    n=$$(basename $$f); mkdir -p $(BUILD)/corpus/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; \
+	done
+
+test: deps
+	$(MAKE) all fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -I t/lib t/
+
+run: deps all
+	scripts/run.sh
+
+bench: deps all
+	perl -I t/lib bench/upload.pl
+
+clean:
+	rm -rf $(BUILD)

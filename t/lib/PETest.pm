@@ -1,0 +1,586 @@
+package PETest;
+
+# The privacy-edge test harness, in the style of nginx-tests, core Perl only:
+# a temporary prefix per test, the real nginx binary with our module loaded
+# on free loopback ports, stand-ins that record what they receive, raw
+# socket clients, and a teardown that fails the test when nginx logged an
+# alert, a worker crashed or a sanitizer spoke.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+use Exporter qw(import);
+
+our @EXPORT = qw(http http_get http_post multipart_body sample media_of
+                 parse_response wait_port);
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+our $MODULE = $ENV{PE_MODULE} // "$TOP/build/ngx_http_privacy_module.so";
+our $NGINX = $ENV{PE_NGINX} // (-x '/usr/sbin/nginx' ? '/usr/sbin/nginx'
+                                                      : 'nginx');
+our $BACKEND = "$TOP/build/privacy-backend";
+
+my @instances;
+
+sub new {
+    my ($class, %args) = @_;
+
+    plan(skip_all => "module not built: $MODULE") unless -f $MODULE;
+
+    my $self = bless {
+        dir => tempdir('pe-test-XXXXXX', TMPDIR => 1,
+                       CLEANUP => !$ENV{PE_KEEP}),
+        ports => {},
+        pids => [],
+        nginx_pid => undef,
+    }, $class;
+
+    diag("test prefix kept: $self->{dir}") if $ENV{PE_KEEP};
+    push @instances, $self;
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+
+# a free loopback port, the same one each time for the same name
+sub port {
+    my ($self, $name) = @_;
+    $name //= 'http';
+    return $self->{ports}{$name} //= do {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp',
+                                      ReuseAddr => 1)
+            or die "no free port: $!";
+        my $p = $s->sockport;
+        close $s;
+        $p;
+    };
+}
+
+# %%PORT%% and %%PORT_name%% become ports, %%DIR%% the prefix
+sub expand {
+    my ($self, $text) = @_;
+    $text =~ s/%%PORT(?:_(\w+))?%%/$self->port($1 \/\/ 'http')/ge;
+    $text =~ s/%%DIR%%/$self->{dir}/g;
+    $text =~ s/%%TOP%%/$TOP/g;
+    return $text;
+}
+
+sub write_file {
+    my ($self, $name, $content) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open(my $fh, '>', $path) or die "$path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh;
+    return $path;
+}
+
+sub read_file {
+    my ($self, $name) = @_;
+    my $path = $name =~ m{^/} ? $name : "$self->{dir}/$name";
+    open(my $fh, '<', $path) or return undef;
+    binmode $fh;
+    local $/;
+    my $c = <$fh>;
+    close $fh;
+    return $c;
+}
+
+# the whole nginx.conf around an http{} block of the test's own
+sub nginx_conf {
+    my ($self, $http, %opt) = @_;
+    my $d = $self->{dir};
+    my $workers = $opt{workers} // 1;
+    my $main = $opt{main} // '';
+
+    # the workers run unprivileged when the tests run as root
+    chmod 0755, $d;
+    for (qw(body proxy fastcgi uwsgi scgi logs)) {
+        mkdir "$d/$_";
+        chmod 0777, "$d/$_";
+    }
+
+    return $self->expand(<<"CONF");
+load_module $MODULE;
+
+daemon off;
+master_process on;
+worker_processes $workers;
+pid $d/nginx.pid;
+error_log $d/error.log info;
+$main
+events {
+    worker_connections 1024;
+}
+
+http {
+    log_format privacy '\$remote_addr "\$request" \$status '
+                       'decision=\$privacy_decision';
+    access_log $d/access.log privacy;
+
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+
+$http
+}
+CONF
+}
+
+# nginx -t: (exit code, everything it printed)
+sub nginx_test_conf {
+    my ($self, $http, %opt) = @_;
+    my $conf = $self->write_file('nginx.conf', $self->nginx_conf($http, %opt));
+    my $out = `$NGINX -t -p $self->{dir}/ -c $conf -e $self->{dir}/error.log 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# a configuration that must be refused, with a clear [emerg] message
+sub conf_fails {
+    my ($self, $http, $re, $name) = @_;
+    my ($rc, $out) = $self->nginx_test_conf($http);
+    ok($rc != 0, "$name: nginx -t fails");
+    like($out, qr/\[emerg\].*$re/, "$name: the message names the problem")
+        or diag($out);
+}
+
+sub nginx_start {
+    my ($self, $http, %opt) = @_;
+    my $conf = $self->write_file('nginx.conf', $self->nginx_conf($http, %opt));
+    my ($rc, $out) = (0, '');
+
+    ($rc, $out) = $self->nginx_test_conf($http, %opt);
+    die "nginx -t failed:\n$out" if $rc;
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDOUT, '>>', "$self->{dir}/nginx.stdout");
+        open(STDERR, '>>', "$self->{dir}/nginx.stdout");
+        exec($NGINX, '-p', "$self->{dir}/", '-c', $conf,
+             '-e', "$self->{dir}/error.log") or POSIX::_exit(127);
+    }
+
+    $self->{nginx_pid} = $pid;
+
+    for my $p (@{ $opt{ports} // [$self->port('http')] }) {
+        wait_port($p, 10) or die "nginx did not listen on $p:\n"
+            . ($self->read_file('error.log') // '');
+    }
+
+    return $pid;
+}
+
+sub nginx_signal {
+    my ($self, $sig) = @_;
+    kill $sig, $self->{nginx_pid} if $self->{nginx_pid};
+}
+
+sub nginx_stop {
+    my ($self) = @_;
+    my $pid = delete $self->{nginx_pid} or return;
+
+    kill 'QUIT', $pid;
+    my $deadline = time + 10;
+    while (time < $deadline) {
+        last if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    if (kill 0, $pid) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+
+    $self->check_error_log();
+}
+
+# what must never be in the error log of a healthy run
+sub check_error_log {
+    my ($self) = @_;
+    my $log = $self->read_file('error.log') // '';
+    my @bad = grep {
+        /\[alert\]|\[emerg\]|\[crit\]|exited on signal|AddressSanitizer|
+         LeakSanitizer|runtime error:|core dumped/x
+    } split /\n/, $log;
+    ok(!@bad, 'error.log: no alert, crash or sanitizer report')
+        or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
+}
+
+sub error_log { $_[0]->read_file('error.log') // '' }
+sub access_log { $_[0]->read_file('access.log') // '' }
+
+# starts a program in the background; stopped at the end of the test
+sub spawn {
+    my ($self, $name, @cmd) = @_;
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDOUT, '>>', "$self->{dir}/$name.log");
+        open(STDERR, '>>&', \*STDOUT);
+        exec(@cmd) or POSIX::_exit(127);
+    }
+    push @{ $self->{pids} }, $pid;
+    return $pid;
+}
+
+sub stop_pid {
+    my ($self, $pid, $sig) = @_;
+    kill($sig // 'TERM', $pid);
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.02;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+# An upstream stand-in: a real HTTP/1.1 server on loopback that records
+# every request it receives (method, URI, headers, body and whether the
+# body arrived whole) under <prefix>/upstream-<name>/, and answers 200.
+sub upstream {
+    my ($self, $name, %opt) = @_;
+    $name //= 'app';
+    my $port = $self->port("up_$name");
+    my $dir = "$self->{dir}/upstream-$name";
+    mkdir $dir;
+
+    my $listen = IO::Socket::INET->new(Listen => 64, LocalAddr => '127.0.0.1',
+                                       LocalPort => $port, Proto => 'tcp',
+                                       ReuseAddr => 1)
+        or die "upstream $name: listen $port: $!";
+
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        $SIG{CHLD} = 'IGNORE';
+        my $n = 0;
+        while (my $c = $listen->accept) {
+            $n++;
+            my $kid = fork();
+            if (defined $kid && $kid == 0) {
+                close $listen;
+                _upstream_serve($c, "$dir/" . sprintf('%05d', $n), %opt);
+                POSIX::_exit(0);
+            }
+            close $c;
+        }
+        POSIX::_exit(0);
+    }
+    close $listen;
+    push @{ $self->{pids} }, $pid;
+    return $port;
+}
+
+sub _upstream_serve {
+    my ($c, $base, %opt) = @_;
+    binmode $c;
+    my $buf = '';
+    my $complete = 0;
+
+    local $SIG{ALRM} = sub { die "timeout\n" };
+    alarm(30);
+
+    eval {
+        while ($buf !~ /\r\n\r\n/) {
+            my $r = sysread($c, $buf, 65536, length $buf);
+            die "closed in headers\n" unless $r;
+        }
+        my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+        _record($base, head => $head);
+
+        my $len = $head =~ /^content-length:\s*(\d+)/mi ? $1 : undef;
+        my $chunked = $head =~ /^transfer-encoding:\s*chunked/mi;
+
+        if (defined $len) {
+            while (length($body) < $len) {
+                my $r = sysread($c, $body, 65536, length $body);
+                last unless $r;
+            }
+            $complete = length($body) >= $len;
+        } elsif ($chunked) {
+            my $raw = $body;
+            my ($decoded, $done) = _dechunk($raw);
+            while (!$done) {
+                my $r = sysread($c, $raw, 65536, length $raw);
+                last unless $r;
+                ($decoded, $done) = _dechunk($raw);
+            }
+            $body = $decoded;
+            $complete = $done;
+        } else {
+            $complete = 1;
+        }
+
+        _record($base, body => $body);
+        _record($base, complete => $complete ? 1 : 0);
+
+        my $answer = $opt{body} // qq({"received":) . length($body) . "}\n";
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            . ($opt{headers} // '')
+            . "Content-Length: " . length($answer)
+            . "\r\nConnection: close\r\n\r\n$answer";
+    };
+    alarm(0);
+    _record($base, complete => 0) if $@ && !-e "$base.complete";
+    close $c;
+}
+
+sub _dechunk {
+    my ($raw) = @_;
+    my $out = '';
+    while ($raw =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+        my $size = hex $1;
+        if ($size == 0) {
+            return ($out, 1) if $raw =~ /\r\n/;
+            return ($out, 0);
+        }
+        return ($out, 0) if length($raw) < $size + 2;
+        $out .= substr($raw, 0, $size, '');
+        substr($raw, 0, 2, '');
+    }
+    return ($out, 0);
+}
+
+sub _record {
+    my ($base, $what, $data) = @_;
+    open(my $fh, '>', "$base.$what") or return;
+    binmode $fh;
+    print $fh $data;
+    close $fh;
+}
+
+# what an upstream stand-in received: [{head, body, complete}, ...]
+sub upstream_requests {
+    my ($self, $name) = @_;
+    $name //= 'app';
+    my $dir = "$self->{dir}/upstream-$name";
+    my %seen;
+    for my $f (glob("$dir/*")) {
+        my ($n, $what) = $f =~ m{/(\d+)\.(\w+)$} or next;
+        $seen{$n}{$what} = $self->read_file($f);
+    }
+    return [ map { $seen{$_} } sort keys %seen ];
+}
+
+# waits a little for the stand-in to finish writing what it received
+sub upstream_settle {
+    my ($self, $name, $want) = @_;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        my $r = $self->upstream_requests($name);
+        my $done = grep { exists $_->{complete} } @$r;
+        return $r if $done >= ($want // 0) && $done == @$r;
+        sleep 0.05;
+    }
+    return $self->upstream_requests($name);
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;       # waitpid here must not become the test's exit code
+    $self->nginx_stop_quiet;
+    for my $pid (@{ $self->{pids} }) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+    }
+    $self->{pids} = [];
+}
+
+sub nginx_stop_quiet {
+    my ($self) = @_;
+    my $pid = delete $self->{nginx_pid} or return;
+    kill 'QUIT', $pid;
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+END {
+    local $?;
+    $_->DESTROY for @instances;
+    @instances = ();
+}
+
+###########################################################################
+# clients
+
+sub wait_port {
+    my ($port, $secs) = @_;
+    my $deadline = time + ($secs // 5);
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp');
+        if ($s) {
+            close $s;
+            return 1;
+        }
+        sleep 0.05;
+    }
+    return 0;
+}
+
+# Sends raw bytes (a string, or a list of strings written with a pause
+# between them) and reads the answer until the server closes or the first
+# response is complete.  Returns the parsed response, raw in {raw}.
+sub http {
+    my ($port, $request, %opt) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp')
+        or die "connect $port: $!";
+    binmode $s;
+    $s->autoflush(1);
+    local $SIG{PIPE} = 'IGNORE';
+
+    my @parts = ref $request ? @$request : ($request);
+    my $raw = '';
+    my $sel = IO::Select->new($s);
+
+    for my $i (0 .. $#parts) {
+        my $part = $parts[$i];
+        while (length $part) {
+            my $w = syswrite($s, $part);
+            last unless defined $w;
+            substr($part, 0, $w, '');
+            # read what comes back meanwhile: a refusal may cut us short
+            while ($sel->can_read(0)) {
+                my $r = sysread($s, $raw, 65536, length $raw);
+                last unless $r;
+            }
+        }
+        sleep($opt{pause} // 0.05) if $i < $#parts;
+    }
+
+    shutdown($s, 1) if $opt{half_close};
+
+    my $deadline = time + ($opt{timeout} // 5);
+    while (time < $deadline) {
+        last if !$opt{all} && _response_complete($raw);
+        last unless $sel->can_read($deadline - time);
+        my $r = sysread($s, $raw, 65536, length $raw);
+        last unless $r;
+    }
+    close $s;
+
+    my $res = parse_response($raw);
+    return $res;
+}
+
+sub _response_complete {
+    my ($raw) = @_;
+    $raw =~ s{^HTTP/1\.\d 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n}{}s;
+    my $i = index($raw, "\r\n\r\n");
+    return 0 if $i < 0;
+    my $head = substr($raw, 0, $i);
+    return 0 unless $head =~ /^content-length:\s*(\d+)/mi;
+    return length($raw) - $i - 4 >= $1;
+}
+
+sub parse_response {
+    my ($raw) = @_;
+    my %res = (raw => $raw, status => 0, headers => {}, body => '');
+    my $r = $raw;
+    # skip interim responses, but remember them
+    while ($r =~ s{^HTTP/1\.\d (1\d\d)[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n}{}s) {
+        push @{ $res{interim} }, $1;
+    }
+    my ($head, $body) = split /\r\n\r\n/, $r, 2;
+    return \%res unless defined $head && $head =~ m{^HTTP/1\.\d (\d{3})};
+    $res{status} = $1;
+    for my $line (split /\r\n/, $head) {
+        next unless $line =~ /^([^:]+):\s*(.*)$/;
+        my $k = lc $1;
+        $res{headers}{$k} = exists $res{headers}{$k}
+            ? "$res{headers}{$k}, $2" : $2;
+        push @{ $res{header_list}{$k} }, $2;
+    }
+    $body //= '';
+    if (($res{headers}{'transfer-encoding'} // '') =~ /chunked/i) {
+        ($body) = _dechunk($body);
+    } elsif (defined $res{headers}{'content-length'}) {
+        $body = substr($body, 0, $res{headers}{'content-length'});
+    }
+    $res{body} = $body;
+    return \%res;
+}
+
+sub http_get {
+    my ($port, $uri, %h) = @_;
+    my $extra = join '', map { "$_: $h{$_}\r\n" } sort keys %h;
+    return http($port, "GET $uri HTTP/1.1\r\nHost: localhost\r\n$extra"
+                       . "Connection: close\r\n\r\n");
+}
+
+# POST with Content-Length; headers as a hash
+sub http_post {
+    my ($port, $uri, $body, %h) = @_;
+    my $extra = join '', map { "$_: $h{$_}\r\n" } sort keys %h;
+    return http($port, "POST $uri HTTP/1.1\r\nHost: localhost\r\n$extra"
+                       . "Content-Length: " . length($body)
+                       . "\r\nConnection: close\r\n\r\n$body");
+}
+
+# multipart_body($boundary, [name, filename|undef, type|undef, data], ...)
+sub multipart_body {
+    my ($b, @parts) = @_;
+    my $body = '';
+    for my $p (@parts) {
+        my ($name, $file, $type, $data) = @$p;
+        $body .= "--$b\r\nContent-Disposition: form-data; name=\"$name\"";
+        $body .= "; filename=\"$file\"" if defined $file;
+        $body .= "\r\n";
+        $body .= "Content-Type: $type\r\n" if defined $type;
+        $body .= "\r\n$data\r\n";
+    }
+    return $body . "--$b--\r\n";
+}
+
+# the leading bytes of real files of each kind, padded to $size
+my %MAGIC = (
+    png  => "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00"
+          . "\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89",
+    jpeg => "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01"
+          . "\x00\x00",
+    gif  => "GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!",
+    webp => "RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00\x30\x01\x00\x9d",
+    heic => "\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic",
+    avif => "\x00\x00\x00\x20ftypavif\x00\x00\x00\x00avifmif1miafMA1B",
+    mp4  => "\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41",
+    mov  => "\x00\x00\x00\x14ftypqt  \x20\x05\x03\x00qt  ",
+    webm => "\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2"
+          . "\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04",
+    html => "<!DOCTYPE html><html><script>alert(document.cookie)</script>",
+);
+
+my %TYPE = (png => 'image/png', jpeg => 'image/jpeg', gif => 'image/gif',
+            webp => 'image/webp', heic => 'image/heic', avif => 'image/avif',
+            mp4 => 'video/mp4', mov => 'video/quicktime',
+            webm => 'video/webm', html => 'text/html');
+
+sub sample {
+    my ($kind, $size) = @_;
+    my $m = $MAGIC{$kind} // die "no sample $kind";
+    $size //= 1024;
+    return substr($m, 0, $size) if $size <= length $m;
+    # filler that holds no CR, so no boundary can form by chance
+    return $m . ('x' x ($size - length $m));
+}
+
+sub media_of { $TYPE{$_[0]} }
+
+1;
