@@ -1,0 +1,105 @@
+/*
+ * privacy-backend: configuration.
+ *
+ * An nginx-style file: one directive per line, arguments separated by
+ * blanks, ";" at the end, "#" comments, "..." or '...' quoting.  Secrets
+ * are never in it: keys come from files (context_key, data_key) or from
+ * environment variables named by *_env= attributes.
+ */
+
+#ifndef PE_BACKEND_CONFIG_H
+#define PE_BACKEND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define PE_CONF_MAX_PROVIDERS   8
+#define PE_CONF_MAX_MODELS      64
+#define PE_CONF_ERR_MAX         512
+
+
+typedef enum {
+    PE_PROVIDER_FAL = 0,
+    PE_PROVIDER_REPLICATE,
+    PE_PROVIDER_KLING
+} pe_provider_kind_e;
+
+
+typedef struct {
+    char                 *name;
+    pe_provider_kind_e    kind;
+    char                 *base;            /* URL, no trailing slash */
+    char                 *key_env;         /* fal, replicate */
+    char                 *webhook_secret_env;
+    char                 *access_key_env;  /* kling */
+    char                 *secret_key_env;
+    char                 *region;          /* e.g. "eu", "us"; or NULL */
+} pe_conf_provider_t;
+
+
+typedef struct {
+    char                 *name;
+    pe_conf_provider_t   *provider;
+} pe_conf_model_t;
+
+
+typedef struct {
+    char                 *file;
+
+    char                 *listen_host;
+    int                   listen_port;
+
+    char                 *redis_host;
+    int                   redis_port;
+    int                   redis_db;
+    char                 *redis_password_env;
+    char                 *redis_password_file;
+
+    char                 *spool;
+    char                 *context_key_file;
+    char                 *data_key_file;
+    char                 *public_url;
+
+    /* seconds; -1: keep until the record goes */
+    long                  retain_upload;
+    long                  retain_output;
+    long                  retain_record;
+    long                  retain_prompt;
+
+    pe_conf_provider_t    providers[PE_CONF_MAX_PROVIDERS];
+    size_t                nproviders;
+    pe_conf_model_t       models[PE_CONF_MAX_MODELS];
+    size_t                nmodels;
+
+    /* loaded by pe_conf_load_keys(), never logged */
+    unsigned char         context_key[256];
+    size_t                context_key_len;
+    unsigned char         data_key[32];
+} pe_conf_t;
+
+
+/*
+ * Reads and checks a configuration file.  On error returns -1 and writes
+ * "reason in FILE:LINE" (nginx's form) into err.
+ */
+int pe_conf_load(pe_conf_t *conf, const char *file, char *err, size_t errlen);
+
+/*
+ * Parses configuration text (for tests and -t); name is used in messages.
+ */
+int pe_conf_parse(pe_conf_t *conf, const char *name, const char *text,
+    size_t len, char *err, size_t errlen);
+
+/* reads the key files; checks their sizes */
+int pe_conf_load_keys(pe_conf_t *conf, char *err, size_t errlen);
+
+void pe_conf_free(pe_conf_t *conf);
+
+/* "30s", "5m", "24h", "30d", "1d12h", "0" -> seconds, or -1 */
+long pe_conf_parse_duration(const char *s);
+
+const pe_conf_model_t *pe_conf_find_model(const pe_conf_t *conf,
+    const char *name);
+
+#endif /* PE_BACKEND_CONFIG_H */

@@ -1,0 +1,159 @@
+#!/usr/bin/perl
+
+# privacy-backend's configuration: `-t` checks it and names file, line and
+# reason like nginx -t; secrets are never taken from (or echoed out of) the
+# config text; the daemon serves /healthz and stops cleanly on SIGTERM.
+
+use strict;
+use warnings;
+
+use Test::More;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep);
+
+use lib 't/lib';
+use PETest;
+
+my $t = PETest->new;
+my $d = $t->dir;
+my $bin = $PETest::BACKEND;
+
+ok(-x $bin, 'privacy-backend is built') or BAIL_OUT('no backend');
+
+mkdir "$d/spool";
+$t->write_file('context.key', 'k' x 32);
+$t->write_file('data.key', "0123456789abcdef" x 4 . "\n");
+$t->write_file('short.key', 'k' x 31);
+$t->write_file('bad-data.key', 'x' x 31);
+
+my $port = $t->port('backend');
+my $good = <<"CONF";
+# privacy-backend test configuration
+listen        127.0.0.1:$port;
+redis         127.0.0.1:6379 db=2 password_env=PE_REDIS_PASSWORD;
+spool         $d/spool;
+context_key   $d/context.key;
+data_key      $d/data.key;
+public_url    https://media.example.com/;
+retention     upload=0 output=24h record=30d prompt=0;
+provider      fal       base=https://queue.fal.run        key_env=FAL_KEY;
+provider      replicate base=https://api.replicate.com    key_env=REPLICATE_API_TOKEN
+              webhook_secret_env=REPLICATE_WEBHOOK_SECRET region=us;
+provider      kling     base=https://api-singapore.klingai.com
+              access_key_env=KLING_ACCESS_KEY secret_key_env=KLING_SECRET_KEY;
+model         "fal-ai/kling-video/v2.1/standard/image-to-video" provider=fal;
+model         bytedance/seedance-1-pro provider=replicate;
+model         kling-v2-1 provider=kling;
+CONF
+
+sub check_conf {
+    my ($text) = @_;
+    my $f = $t->write_file('backend.conf', $text);
+    my $out = `$bin -t -c $f 2>&1`;
+    return ($? >> 8, $out, $f);
+}
+
+my ($rc, $out, $f) = check_conf($good);
+is($rc, 0, 'the contract example configuration passes -t') or diag($out);
+like($out, qr/configuration file \Q$f\E test is successful/,
+     '-t says so the nginx way');
+
+sub fails {
+    my ($text, $re, $name, $secret) = @_;
+    my ($rc, $out, $f) = check_conf($text);
+    is($rc, 1, "$name: -t fails");
+    like($out, qr/\[emerg\] $re/m, "$name: says why") or diag($out);
+    like($out, qr/configuration file \Q$f\E test failed/,
+         "$name: and that the test failed");
+    unlike($out, qr/\Q$secret\E/, "$name: the secret is not echoed")
+        if defined $secret;
+}
+
+(my $bad = $good) =~ s/^listen/lisen/m;
+fails($bad, qr/unknown directive "lisen" in \S+backend\.conf:2\n/,
+      'a misspelt directive, with file and line');
+($bad = $good) =~ s/(^retention.*?);/$1/m;
+fails($bad, qr/invalid number of arguments in "retention" directive in \S+:8\n/,
+      'a missing ";" runs into the next line');
+fails("listen 127.0.0.1:9000", qr/unexpected end of file, expecting ";"/,
+      'end of file inside a directive');
+($bad = $good) =~ s/127\.0\.0\.1:$port/127.0.0.1:99999/;
+fails($bad, qr/invalid address "127\.0\.0\.1:99999" in "listen" directive/,
+      'a port out of range');
+($bad = $good) =~ s/password_env=PE_REDIS_PASSWORD/password=hunter2-secret/;
+fails($bad, qr/a password is not read from the configuration text/,
+      'a password in the config text', 'hunter2-secret');
+($bad = $good) =~ s/key_env=FAL_KEY/key=fal-live-key-123/;
+fails($bad, qr/a key is not read from the configuration text, use key_env/,
+      'a provider key in the config text', 'fal-live-key-123');
+($bad = $good) =~ s/output=24h/output=24x/;
+fails($bad, qr/invalid duration "24x" in "retention" directive/,
+      'a bad duration');
+($bad = $good) =~ s/prompt=0/prompts=0/;
+fails($bad, qr/unknown kind "prompts" in "retention"/, 'an unknown kind');
+($bad = $good) =~ s/provider=kling;/provider=klingon;/;
+fails($bad,
+      qr/model "kling-v2-1" names provider "klingon", which is not declared/,
+      'a model of an undeclared provider');
+($bad = $good) =~ s/^provider      fal /provider      foo /m;
+fails($bad, qr/unknown provider "foo"/, 'an unknown provider');
+($bad = $good) =~ s/base=https:\/\/queue\.fal\.run/base=ftp:\/\/x/;
+fails($bad, qr/invalid URL "ftp:\/\/x"/, 'a base that is no URL');
+($bad = $good) =~ s/ access_key_env=KLING_ACCESS_KEY//;
+fails($bad, qr/provider "kling" needs access_key_env= and secret_key_env=/,
+      'kling without its access key');
+($bad = $good) =~ s/context\.key/missing.key/;
+fails($bad, qr/open\(\) "\S+missing\.key" failed \(No such file/,
+      'a missing key file');
+($bad = $good) =~ s/context\.key/short.key/;
+fails($bad, qr/context_key "\S+short\.key" holds 31 bytes, at least 32/,
+      'a short context key');
+($bad = $good) =~ s/data\.key/bad-data.key/;
+fails($bad, qr/data_key "\S+bad-data\.key" must hold 32 bytes or 64 hex/,
+      'a data key of the wrong size');
+($bad = $good) =~ s/^spool.*$/spool $d\/nowhere;/m;
+fails($bad, qr/spool "\S+nowhere": No such file/, 'a missing spool');
+($bad = $good) =~ s/^spool.*$//m;
+fails($bad, qr/no "spool" directive/, 'no spool at all');
+($bad = $good) =~ s/^spool\s+/spool relative\/path; #/m;
+fails($bad, qr/"spool" must be an absolute path/, 'a relative spool');
+fails($good . "listen 127.0.0.1:1;\n", qr/"listen" directive is duplicate/,
+      'a duplicate listen');
+fails($good . "model a provider=fal { }\n", qr/unexpected "\{"/,
+      'a block');
+fails("\0\0\0", qr/NUL byte/, 'binary garbage');
+
+$rc = system("$bin -t -c $d/no-such.conf >/dev/null 2>&1") >> 8;
+is($rc, 1, 'a missing configuration file fails');
+
+# the daemon itself
+$t->write_file('backend.conf', $good);
+my $pid = $t->spawn('backend', $bin, '-c', "$d/backend.conf");
+ok(wait_port($port, 5), 'the backend listens');
+
+my $r = http_get($port, '/healthz');
+is($r->{status}, 200, 'GET /healthz: 200');
+is($r->{body}, qq({"status":"ok"}\n), 'GET /healthz: ok');
+is($r->{headers}{'content-type'}, 'application/json', 'as JSON');
+
+$r = http_post($port, '/healthz', 'x');
+is($r->{status}, 405, 'POST /healthz: 405');
+
+$r = http_get($port, '/v1/nothing');
+is($r->{status}, 404, 'an unknown route: 404');
+is($r->{body}, qq({"error":"not_found"}\n), '... as JSON');
+
+$r = http_get($port, '/metrics');
+like($r->{body}, qr/^privacy_backend_up 1$/m, '/metrics in Prometheus text');
+
+kill 'TERM', $pid;
+my $waited = 0;
+while ($waited < 50 && waitpid($pid, WNOHANG) != $pid) {
+    sleep 0.1;
+    $waited++;
+}
+is($? >> 8, 0, 'SIGTERM: the backend exits cleanly');
+like($t->read_file('backend.log'), qr/listening on 127\.0\.0\.1:$port/,
+     'it logged where it listened');
+
+done_testing();
