@@ -9,7 +9,7 @@ packages=(
     # the module's and the backend's libraries
     libhiredis-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
     # the tests: a real Redis, a C toolchain with libFuzzer, Perl's prove
-    redis-server gcc make clang libclang-rt-14-dev perl
+    redis-server gcc make clang libclang-rt-14-dev perl curl
     # the benchmarks
     wrk
 )

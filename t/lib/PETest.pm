@@ -124,7 +124,8 @@ events {
 
 http {
     log_format privacy '\$remote_addr "\$request" \$status '
-                       'decision=\$privacy_decision';
+                       'decision=\$privacy_decision '
+                       'length=\$http_content_length';
     access_log $d/access.log privacy;
 
     client_body_temp_path $d/body;
