@@ -163,13 +163,13 @@ pe_http_start(pe_backend_t *be, char *err, size_t errlen)
 
     be->httpd = MHD_start_daemon(flags, (uint16_t) be->conf.listen_port,
                     NULL, NULL, pe_http_handler, be,
+                    MHD_OPTION_EXTERNAL_LOGGER, pe_http_log, NULL,
                     MHD_OPTION_SOCK_ADDR, sa,
                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PE_HTTP_THREADS,
                     MHD_OPTION_CONNECTION_LIMIT,
                     (unsigned int) PE_HTTP_CONNECTION_MAX,
                     MHD_OPTION_CONNECTION_TIMEOUT,
                     (unsigned int) PE_HTTP_TIMEOUT,
-                    MHD_OPTION_EXTERNAL_LOGGER, pe_http_log, NULL,
                     MHD_OPTION_END);
 
     if (be->httpd == NULL) {

@@ -155,5 +155,7 @@ while ($waited < 50 && waitpid($pid, WNOHANG) != $pid) {
 is($? >> 8, 0, 'SIGTERM: the backend exits cleanly');
 like($t->read_file('backend.log'), qr/listening on 127\.0\.0\.1:$port/,
      'it logged where it listened');
+unlike($t->read_file('backend.log'), qr/\[(?:error|emerg)\]/,
+       'and nothing went wrong on the way');
 
 done_testing();

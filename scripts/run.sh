@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# make run: the whole stack in the foreground, from conf/, under build/run/:
+# Redis, privacy-backend, and nginx with the module on 127.0.0.1:8080.
+# Ctrl-C stops all of it.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+run="$top/build/run"
+redis_port=${PE_REDIS_PORT:-6379}
+
+mkdir -p "$run"/{logs,spool,body,proxy,fastcgi,uwsgi,scgi}
+chmod 0755 "$run"
+chmod 0777 "$run"/{body,proxy,fastcgi,uwsgi,scgi}
+
+# keys for this local stack only, made once
+[ -s "$run/privacy.key" ] || head -c 32 /dev/urandom > "$run/privacy.key"
+[ -s "$run/data.key" ] || head -c 32 /dev/urandom > "$run/data.key"
+chmod 0600 "$run/privacy.key" "$run/data.key"
+
+sed -e "s|/usr/lib/nginx/modules/ngx_http_privacy_module.so|$top/build/ngx_http_privacy_module.so|" \
+    -e "s|/run/privacy-edge-nginx.pid|$run/nginx.pid|" \
+    -e "s|/var/log/nginx/|$run/logs/|" \
+    -e "s|^worker_processes auto;|worker_processes 2;\ndaemon off;|" \
+    -e "s|^http {|http {\n    client_body_temp_path $run/body;\n    proxy_temp_path $run/proxy;\n    fastcgi_temp_path $run/fastcgi;\n    uwsgi_temp_path $run/uwsgi;\n    scgi_temp_path $run/scgi;|" \
+    "$top/conf/nginx.conf" > "$run/nginx.conf"
+
+sed -e "s|/var/lib/privacy-edge/spool|$run/spool|" \
+    -e "s|/etc/privacy-edge/|$run/|" \
+    -e "s|127.0.0.1:6379|127.0.0.1:$redis_port|" \
+    "$top/conf/backend.conf" > "$run/backend.conf"
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "run: stopping"
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
+    --appendonly no --dir "$run" > "$run/logs/redis.log" 2>&1 &
+pids+=($!)
+
+"$top/build/privacy-backend" -t -c "$run/backend.conf"
+"$top/build/privacy-backend" -c "$run/backend.conf" \
+    2> >(tee -a "$run/logs/backend.log" >&2) &
+pids+=($!)
+
+nginx -t -q -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log"
+nginx -p "$run/" -c "$run/nginx.conf" -e "$run/logs/error.log" &
+pids+=($!)
+
+cat <<TXT
+run: nginx + privacy-edge on http://127.0.0.1:8080, backend on 127.0.0.1:9000,
+     redis on 127.0.0.1:$redis_port; logs in $run/logs.  Ctrl-C stops.
+TXT
+
+wait -n "${pids[@]}" || true
