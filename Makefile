@@ -75,7 +75,12 @@ test: deps
 run: deps all
 	scripts/run.sh
 
-bench: deps all
+$(BUILD)/bench/parsers: bench/parsers.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 $(WARN) -Ingx_module -o $@ $< $(PARSERS)
+
+bench: deps all $(BUILD)/bench/parsers
+	$(BUILD)/bench/parsers
 	perl -I t/lib bench/upload.pl
 
 clean:

@@ -3,8 +3,13 @@
  * privacy-edge: streaming multipart/form-data parser.
  */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE         /* memmem */
+#endif
+
 #include "pe_multipart.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,16 +31,27 @@ enum {
 static pe_mp_rc_e pe_mp_fail(pe_multipart_t *mp, const char *why);
 static pe_mp_rc_e pe_mp_header_line(pe_multipart_t *mp);
 static int pe_mp_is_tchar(unsigned char c);
+static int pe_mp_is_bchar(unsigned char c);
 
 
 int
 pe_multipart_init(pe_multipart_t *mp, const unsigned char *boundary,
     size_t len, size_t max_parts, const pe_mp_callbacks_t *cb, void *data)
 {
+    size_t  i;
+
     memset(mp, 0, sizeof(pe_multipart_t));
 
     if (len == 0 || len > PE_BOUNDARY_MAX) {
         return -1;
+    }
+
+    /* RFC 2046 bchars: the scanner relies on the delimiter holding no CR
+     * but its first byte */
+    for (i = 0; i < len; i++) {
+        if (!pe_mp_is_bchar(boundary[i])) {
+            return -1;
+        }
     }
 
     memcpy(mp->delim, "\r\n--", 4);
@@ -84,10 +100,10 @@ pe_mp_rc_e
 pe_multipart_feed(pe_multipart_t *mp, const unsigned char *p, size_t n)
 {
     int                   in_part;
-    size_t                i, run;
+    size_t                i;
     pe_mp_rc_e            rc;
     unsigned char         c;
-    const unsigned char  *cr;
+    const unsigned char  *cr, *from, *end, *scan;
 
     i = 0;
 
@@ -100,25 +116,68 @@ pe_multipart_feed(pe_multipart_t *mp, const unsigned char *p, size_t n)
             in_part = (mp->state == PE_MP_S_DATA);
 
             if (mp->match == 0) {
-                /* fast path: everything up to the next CR is data */
-                cr = memchr(p + i, '\r', n - i);
-                run = cr ? (size_t) (cr - (p + i)) : n - i;
+                /*
+                 * Fast path: search the whole delimiter rather than stop
+                 * at each CR (compressed media has one every 256 bytes or
+                 * so).  glibc's memmem skips about the delimiter's length
+                 * a step: on random data about 1.4x the speed of stopping
+                 * at each CR, and faster than a 16-byte SSE2 scan
+                 * (bench/parsers.c).  The
+                 * data up to a delimiter, or up to a partial one cut by
+                 * the end of the input, goes out in one piece.
+                 */
+                from = p + i;
+                end = p + n;
+
+                cr = memmem(from, end - from, mp->delim, mp->delim_len);
+
+                if (cr == NULL) {
+                    /* the last CR may start a delimiter cut by the end */
+                    scan = end - from < (ptrdiff_t) mp->delim_len
+                           ? from : end - mp->delim_len + 1;
+                    cr = end;
+
+                    while (scan < end
+                           && (scan = memchr(scan, '\r', end - scan)))
+                    {
+                        if (memcmp(scan, mp->delim, end - scan) == 0) {
+                            cr = scan;
+                            break;
+                        }
+
+                        scan++;
+                    }
+                }
 
                 if (in_part) {
-                    rc = pe_mp_emit(mp, p + i, run);
+                    rc = pe_mp_emit(mp, from, cr - from);
                     if (rc != PE_MP_OK) {
                         return rc;
                     }
                 }
 
-                i += run;
+                i = cr - p;
 
-                if (cr == NULL) {
+                if (cr == end) {
                     break;
                 }
 
-                mp->match = 1;
-                i++;
+                if ((size_t) (end - cr) < mp->delim_len) {
+                    mp->match = end - cr;
+                    i = n;
+                    break;
+                }
+
+                /* a whole delimiter */
+                i += mp->delim_len;
+                mp->state = PE_MP_S_AFTER_DELIM;
+
+                if (in_part && mp->cb && mp->cb->part_end
+                    && mp->cb->part_end(mp->data))
+                {
+                    return PE_MP_STOPPED;
+                }
+
                 break;
             }
 
@@ -532,4 +591,17 @@ pe_mp_is_tchar(unsigned char c)
     }
 
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+
+static int
+pe_mp_is_bchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9'))
+    {
+        return 1;
+    }
+
+    return c != '\0' && strchr("'()+_,-./:=? ", c) != NULL;
 }

@@ -354,6 +354,10 @@ test_malformed(void)
            == -1, "an empty boundary is refused");
         ok(pe_multipart_init(&mp, (unsigned char *) longb, 70, 0, NULL, NULL)
            == 0, "a 70-byte boundary is fine");
+        ok(pe_multipart_init(&mp, (unsigned char *) "a\rb", 3, 0, NULL, NULL)
+           == -1, "a boundary holding a CR is refused");
+        ok(pe_multipart_init(&mp, (unsigned char *) "a\"b", 3, 0, NULL, NULL)
+           == -1, "a boundary holding a quote is refused");
     }
 }
 
