@@ -111,7 +111,8 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
     }
 
     if (plcf->upload_max_size && len > plcf->upload_max_size) {
-        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_privacy_refuse(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        "upload_too_large", ",\"limit\":%O",
                                        plcf->upload_max_size);
     }
@@ -184,7 +185,8 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
     }
 
     if (up->size_limit && len > up->size_limit) {
-        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+        return ngx_http_privacy_refuse(r, ctx,
+                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                        "upload_too_large",
                                        ",\"limit\":%O,\"type\":\"%V\"",
                                        up->size_limit, &up->type);

@@ -9,8 +9,7 @@
 #include <strings.h>
 
 
-/* RFC 9110 tchar */
-static int
+int
 pe_is_tchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
@@ -23,8 +22,7 @@ pe_is_tchar(unsigned char c)
 }
 
 
-/* RFC 2046 bchars: a boundary may hold no CR, LF or quote */
-static int
+int
 pe_is_bchar(unsigned char c)
 {
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')

@@ -30,6 +30,10 @@ typedef struct {
  */
 int pe_media_type_parse(const unsigned char *p, size_t n, pe_media_type_t *mt);
 
+/* RFC 9110 tchar, and RFC 2046 bchars (a boundary holds no CR, LF, quote) */
+int pe_is_tchar(unsigned char c);
+int pe_is_bchar(unsigned char c);
+
 /*
  * Does a lowercased "type/subtype" match a pattern: exact, "type/\*" or
  * "\*\/\*"?  Returns 1 or 0.

@@ -30,8 +30,6 @@ enum {
 
 static pe_mp_rc_e pe_mp_fail(pe_multipart_t *mp, const char *why);
 static pe_mp_rc_e pe_mp_header_line(pe_multipart_t *mp);
-static int pe_mp_is_tchar(unsigned char c);
-static int pe_mp_is_bchar(unsigned char c);
 
 
 int
@@ -49,7 +47,7 @@ pe_multipart_init(pe_multipart_t *mp, const unsigned char *boundary,
     /* RFC 2046 bchars: the scanner relies on the delimiter holding no CR
      * but its first byte */
     for (i = 0; i < len; i++) {
-        if (!pe_mp_is_bchar(boundary[i])) {
+        if (!pe_is_bchar(boundary[i])) {
             return -1;
         }
     }
@@ -378,7 +376,7 @@ pe_mp_header_line(pe_multipart_t *mp)
         return pe_mp_fail(mp, "folded part header");
     }
 
-    for (i = 0; i < mp->line_len && pe_mp_is_tchar(line[i]); i++) {
+    for (i = 0; i < mp->line_len && pe_is_tchar(line[i]); i++) {
         /* void */
     }
 
@@ -491,7 +489,7 @@ pe_mp_parse_disposition(const unsigned char *p, size_t n, pe_mp_part_t *part)
 
         start = i;
 
-        while (i < n && pe_mp_is_tchar(p[i])) {
+        while (i < n && pe_is_tchar(p[i])) {
             i++;
         }
 
@@ -578,30 +576,4 @@ pe_mp_parse_disposition(const unsigned char *p, size_t n, pe_mp_part_t *part)
     part->is_file = seen_file;
 
     return 0;
-}
-
-
-static int
-pe_mp_is_tchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9'))
-    {
-        return 1;
-    }
-
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-
-static int
-pe_mp_is_bchar(unsigned char c)
-{
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9'))
-    {
-        return 1;
-    }
-
-    return c != '\0' && strchr("'()+_,-./:=? ", c) != NULL;
 }

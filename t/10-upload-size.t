@@ -105,21 +105,20 @@ $r = http($port, chunked('/upload', ('b' x 256) x 4), pause => 0.02);
 is($r->{status}, 200, 'chunked body of exactly 1 KiB passes');
 is($r->{body}, qq({"received":1024}\n), 'upstream got all 1024 bytes');
 
-my $before = scalar @{ $t->upstream_settle('app') };
+my $mark = $t->upstream_mark('app');
 $r = http($port, chunked('/upload', ('b' x 256) x 4, 'c'), pause => 0.02);
 refused_413($r, 'chunked body one byte over');
 
 $r = http($port, chunked('/upload', ('b' x 300) x 20), pause => 0.01);
 refused_413($r, 'chunked body far over');
-is(scalar @{ $t->upstream_settle('app') }, $before,
+is($t->upstream_mark('app'), $mark,
    'the upstream saw nothing of the refused chunked bodies');
 
 # unbuffered: the upstream request never completes
-$before = scalar @{ $t->upstream_settle('app') };
+$mark = $t->upstream_mark('app');
 $r = http($port, chunked('/unbuffered', ('d' x 300) x 10), pause => 0.02);
 refused_413($r, 'unbuffered chunked body over the cap');
-my $reqs = $t->upstream_settle('app');
-my @after = @$reqs[$before .. $#$reqs];
+my @after = $t->upstream_since($mark, 'app');
 ok(!grep({ $_->{complete} } @after),
    'the upstream never received a complete refused body');
 

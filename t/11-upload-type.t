@@ -167,15 +167,14 @@ $r = chunked('/img', 'image/png', sample('png', 1100), 100);
 is($r->{status}, 413, 'a chunked PNG over its type cap is cut with 413');
 
 # unbuffered: the upstream sees not a byte of a mismatching body
-my $before = scalar @{ $t->upstream_settle('app') };
+my $mark = $t->upstream_mark('app');
 $r = http($port, [ "POST /unbuffered HTTP/1.1\r\nHost: x\r\n"
                    . "Content-Type: image/png\r\nContent-Length: 3000\r\n"
                    . "Connection: close\r\n\r\n",
                    substr(sample('html', 3000), 0, 10),
                    substr(sample('html', 3000), 10) ], pause => 0.2);
 is($r->{status}, 415, 'unbuffered: a disguised upload is refused');
-my $reqs = $t->upstream_settle('app');
-my @after = @$reqs[$before .. $#$reqs];
+my @after = $t->upstream_since($mark, 'app');
 ok(!grep({ length($_->{body} // '') } @after),
    'unbuffered: the upstream received no byte of the refused body');
 

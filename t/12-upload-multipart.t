@@ -151,7 +151,7 @@ my $head = "POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: $CT\r\n"
          . "Connection: close\r\nContent-Length: ";
 
 my ($ok_good, $ok_bad, $ok_body) = (0, 0, 0);
-my $before = scalar @{ $t->upstream_settle('app') };
+my $mark = $t->upstream_mark('app');
 for my $i (1 .. length($small) - 1) {
     my $r = http($port, [ $head . length($small) . "\r\n\r\n"
                           . substr($small, 0, $i), substr($small, $i) ],
@@ -164,8 +164,8 @@ for my $i (1 .. length($bad) - 1) {
                  pause => 0.005);
     $ok_bad++ if $r->{status} == 415;
 }
-$reqs = $t->upstream_settle('app', $before + length($small) - 1);
-my @after = @$reqs[$before .. $#$reqs];
+$t->upstream_settle('app', $mark + length($small) - 1);
+my @after = $t->upstream_since($mark, 'app');
 $ok_body = grep { ($_->{body} // '') eq $small } @after;
 
 is($ok_good, length($small) - 1,
@@ -185,7 +185,7 @@ my @statuses = $r->{raw} =~ m{^HTTP/1\.1 (\d+)}mg;
 is_deeply(\@statuses, [200, 415], 'pipelined uploads: 200, then 415');
 
 # unbuffered: a disguised first file never reaches the upstream
-$before = scalar @{ $t->upstream_settle('app') };
+$mark = $t->upstream_mark('app');
 my $form = multipart_body($B, ['prompt', undef, undef, 'p' x 300],
                           ['file', 'x.png', 'image/png', sample('html', 900)]);
 $r = http($port, [ "POST /unbuffered HTTP/1.1\r\nHost: x\r\nContent-Type: $CT"
@@ -194,8 +194,7 @@ $r = http($port, [ "POST /unbuffered HTTP/1.1\r\nHost: x\r\nContent-Type: $CT"
                    substr($form, 0, 200), substr($form, 200, 300),
                    substr($form, 500) ], pause => 0.1);
 is($r->{status}, 415, 'unbuffered multipart: disguised file refused');
-$reqs = $t->upstream_settle('app');
-@after = @$reqs[$before .. $#$reqs];
+@after = $t->upstream_since($mark, 'app');
 ok(!grep({ length($_->{body} // '') } @after),
    'unbuffered multipart: the upstream received no byte of it');
 

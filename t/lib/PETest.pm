@@ -19,8 +19,8 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Exporter qw(import);
 
-our @EXPORT = qw(http http_get http_post multipart_body sample media_of
-                 parse_response wait_port);
+our @EXPORT = qw(http http_get http_post http2_headers_only http2_request
+                 multipart_body sample media_of parse_response wait_port);
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $MODULE = $ENV{PE_MODULE} // "$TOP/build/ngx_http_privacy_module.so";
@@ -188,22 +188,19 @@ sub nginx_signal {
     kill $sig, $self->{nginx_pid} if $self->{nginx_pid};
 }
 
+# graceful stop, then the error log is checked
 sub nginx_stop {
     my ($self) = @_;
-    my $pid = delete $self->{nginx_pid} or return;
-
-    kill 'QUIT', $pid;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        last if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
-    if (kill 0, $pid) {
-        kill 'KILL', $pid;
-        waitpid($pid, 0);
-    }
-
+    $self->nginx_stop_quiet or return;
     $self->check_error_log();
+}
+
+# graceful stop (QUIT) without checks: for teardown and benchmarks
+sub nginx_stop_quiet {
+    my ($self) = @_;
+    my $pid = delete $self->{nginx_pid} or return 0;
+    stop_pid($self, $pid, 'QUIT', 10);
+    return 1;
 }
 
 # what must never be in the error log of a healthy run
@@ -235,16 +232,19 @@ sub spawn {
     return $pid;
 }
 
+# signals a process, waits for it, and kills it if it will not go;
+# returns its exit status
 sub stop_pid {
-    my ($self, $pid, $sig) = @_;
+    my ($self, $pid, $sig, $secs) = @_;
     kill($sig // 'TERM', $pid);
-    my $deadline = time + 5;
+    my $deadline = time + ($secs // 5);
     while (time < $deadline) {
-        return if waitpid($pid, WNOHANG) == $pid;
+        return $? if waitpid($pid, WNOHANG) == $pid;
         sleep 0.02;
     }
     kill 'KILL', $pid;
     waitpid($pid, 0);
+    return $?;
 }
 
 # An upstream stand-in: a real HTTP/1.1 server on loopback that records
@@ -375,6 +375,19 @@ sub upstream_requests {
     return [ map { $seen{$_} } sort keys %seen ];
 }
 
+# what the stand-in received after a mark: my $m = $t->upstream_mark;
+# ...; my @new = $t->upstream_since($m)
+sub upstream_mark {
+    my ($self, $name) = @_;
+    return scalar @{ $self->upstream_settle($name) };
+}
+
+sub upstream_since {
+    my ($self, $mark, $name) = @_;
+    my $r = $self->upstream_settle($name);
+    return @$r[$mark .. $#$r];
+}
+
 # waits a little for the stand-in to finish writing what it received
 sub upstream_settle {
     my ($self, $name, $want) = @_;
@@ -397,19 +410,6 @@ sub DESTROY {
         waitpid($pid, 0);
     }
     $self->{pids} = [];
-}
-
-sub nginx_stop_quiet {
-    my ($self) = @_;
-    my $pid = delete $self->{nginx_pid} or return;
-    kill 'QUIT', $pid;
-    my $deadline = time + 5;
-    while (time < $deadline) {
-        return if waitpid($pid, WNOHANG) == $pid;
-        sleep 0.05;
-    }
-    kill 'KILL', $pid;
-    waitpid($pid, 0);
 }
 
 END {
@@ -517,6 +517,91 @@ sub parse_response {
         $body = substr($body, 0, $res{headers}{'content-length'});
     }
     $res{body} = $body;
+    return \%res;
+}
+
+# A small HTTP/2 client (prior knowledge, literal HPACK): HEADERS, then
+# each piece of the body as a DATA frame (END_STREAM on the last), with
+# the answer read as it comes.  With no pieces, HEADERS alone and no DATA
+# frame ever: what the server answers from the headers only.  Returns
+# {status, body, reset}: :status as nginx encodes it (a static table
+# index, or raw digits), the body from DATA frames.
+sub http2_headers_only {
+    my ($port, $path, @headers) = @_;
+    return http2_request($port, $path, undef, @headers);
+}
+
+sub http2_request {
+    my ($port, $path, $pieces, @headers) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect $port: $!";
+    binmode $s;
+
+    my $frame = sub {
+        my ($type, $flags, $id, $payload) = @_;
+        my $len = length $payload;
+        return pack('CnCCN', $len >> 16, $len & 0xffff, $type, $flags, $id)
+            . $payload;
+    };
+    my $hpack = '';
+    my @h = (':method' => 'POST', ':scheme' => 'http', ':path' => $path,
+             ':authority' => 'localhost', @headers);
+    while (my ($k, $v) = splice(@h, 0, 2)) {
+        $hpack .= "\x00" . chr(length $k) . $k . chr(length $v) . $v;
+    }
+
+    local $SIG{PIPE} = 'IGNORE';
+    syswrite($s, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                 . $frame->(4, 0, 0, '')             # SETTINGS
+                 . $frame->(1, 0x4, 1, $hpack));     # HEADERS, END_HEADERS
+    for my $i (0 .. $#{ $pieces // [] }) {
+        # DATA, END_STREAM on the last; stream windows are 64 KiB here
+        select(undef, undef, undef, 0.01);
+        syswrite($s, $frame->(0, $i == $#$pieces ? 1 : 0, 1, $pieces->[$i]));
+    }
+
+    my %static = (0x88 => 200, 0x89 => 204, 0x8a => 206, 0x8b => 304,
+                  0x8c => 400, 0x8d => 404, 0x8e => 500);
+    my %res = (status => 0, body => '', reset => 0);
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + 5;
+
+    FRAMES: while (time < $deadline) {
+        while (length($buf) >= 9) {
+            my ($lh, $ll, $type, $flags, $id) = unpack('CnCCN', $buf);
+            my $len = ($lh << 16) | $ll;
+            last if length($buf) < 9 + $len;
+            my $payload = substr($buf, 9, $len);
+            substr($buf, 0, 9 + $len, '');
+            $id &= 0x7fffffff;
+
+            if ($type == 4 && !($flags & 1)) {
+                syswrite($s, $frame->(4, 1, 0, ''));      # SETTINGS ACK
+            }
+            next unless $id == 1;
+
+            if ($type == 1) {
+                my $b = ord $payload;
+                if ($static{$b}) {
+                    $res{status} = $static{$b};
+                } elsif (($b & 0xc0) == 0x40 && ($b & 0x3f) == 8
+                         && !(ord(substr($payload, 1, 1)) & 0x80))
+                {
+                    $res{status} = substr($payload, 2,
+                                          ord(substr($payload, 1, 1)));
+                }
+            } elsif ($type == 0) {
+                $res{body} .= $payload;
+            } elsif ($type == 3) {
+                $res{reset} = 1;
+            }
+            last FRAMES if $type == 3 || ($type <= 1 && ($flags & 1));
+        }
+        last unless $sel->can_read($deadline - time);
+        last unless sysread($s, $buf, 65536, length $buf);
+    }
+    close $s;
     return \%res;
 }
 
