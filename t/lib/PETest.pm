@@ -204,13 +204,18 @@ sub nginx_stop_quiet {
 }
 
 # what must never be in the error log of a healthy run
-sub check_error_log {
+sub error_log_problems {
     my ($self) = @_;
     my $log = $self->read_file('error.log') // '';
-    my @bad = grep {
+    return grep {
         /\[alert\]|\[emerg\]|\[crit\]|exited on signal|AddressSanitizer|
          LeakSanitizer|runtime error:|core dumped/x
     } split /\n/, $log;
+}
+
+sub check_error_log {
+    my ($self) = @_;
+    my @bad = $self->error_log_problems;
     ok(!@bad, 'error.log: no alert, crash or sanitizer report')
         or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
 }
@@ -245,6 +250,50 @@ sub stop_pid {
     kill 'KILL', $pid;
     waitpid($pid, 0);
     return $?;
+}
+
+# A real redis-server on a free loopback port, nothing saved to disk.
+# Options: password => ..., name => ... (for several).  Returns its port.
+sub redis {
+    my ($self, %opt) = @_;
+    my $name = $opt{name} // 'redis';
+    my $port = $self->port($name);
+    my $dir = "$self->{dir}/$name";
+    mkdir $dir;
+    my $bin = -x '/usr/bin/redis-server' ? '/usr/bin/redis-server'
+                                         : 'redis-server';
+    my @cmd = ($bin, '--bind', '127.0.0.1', '--port', $port, '--save', '',
+               '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no');
+    push @cmd, '--requirepass', $opt{password} if defined $opt{password};
+    $self->{redis_pid}{$name} = $self->spawn($name, @cmd);
+    wait_port($port, 10) or die "redis-server did not listen on $port:\n"
+        . ($self->read_file("$name.log") // '');
+    return $port;
+}
+
+# one Redis command over a raw socket (inline protocol): the first reply
+# line, e.g. "+PONG"
+sub redis_cmd {
+    my ($self, $port, @args) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or return undef;
+    print $s '*' . @args . "\r\n"
+        . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
+    my $line = <$s>;
+    close $s;
+    $line =~ s/\r\n$// if defined $line;
+    return $line;
+}
+
+# privacy-backend with the given configuration text (%%PORT...%% and
+# %%DIR%% expanded); waits until it listens on the port named 'backend'
+sub backend {
+    my ($self, $conf) = @_;
+    my $file = $self->write_file('backend.conf', $self->expand($conf));
+    my $pid = $self->spawn('backend', $BACKEND, '-c', $file);
+    wait_port($self->port('backend'), 10) or die "backend did not start:\n"
+        . ($self->read_file('backend.log') // '');
+    return $pid;
 }
 
 # An upstream stand-in: a real HTTP/1.1 server on loopback that records
