@@ -6,9 +6,12 @@
 #     location with privacy_upload_max_size/_type/_sniff, against the same
 #     location without them; wrk, rounds alternating, medians and ratio;
 #  2. time to 413 for a declared 10 MB against a declared 10 GB body: it
-#     must not grow with the declared size.
+#     must not grow with the declared size;
+#  3. userland instructions per request under callgrind, which repeat
+#     exactly: what the module itself costs.
 #
-# The machines are noisy: read the medians and ratios, not single runs.
+# The machines are noisy: an A/A row (bare against an identical copy)
+# shows the noise floor of the wrk rows; read medians and ratios.
 
 use strict;
 use warnings;
@@ -28,7 +31,7 @@ my $conns = $ENV{BENCH_CONNECTIONS} // 8;
 
 my $t = PETest->new;
 # one worker on CPU 1, wrk on CPU 0: less scheduling noise on two cores
-$t->nginx_start(<<'NGX', workers => 1, main => 'worker_cpu_affinity 10;');
+$t->{bench_http} = <<'NGX';
     client_body_buffer_size 2m;
     access_log off;
 
@@ -55,6 +58,14 @@ $t->nginx_start(<<'NGX', workers => 1, main => 'worker_cpu_affinity 10;');
             proxy_set_header Connection "";
             proxy_pass http://sink;
         }
+
+        # the same as /bare: the A/A control shows the noise floor
+        location /control {
+            client_max_body_size 4m;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://sink;
+        }
     }
 
     server {
@@ -64,6 +75,8 @@ $t->nginx_start(<<'NGX', workers => 1, main => 'worker_cpu_affinity 10;');
         }
     }
 NGX
+$t->nginx_start($t->{bench_http}, workers => 1,
+                main => 'worker_cpu_affinity 10;');
 
 my $port = $t->port;
 my $mb = 1024 * 1024;
@@ -125,24 +138,29 @@ sub wrk {
 printf "# privacy-edge upload gate, %d rounds of %ds, %d connections\n",
        $rounds, $secs, $conns;
 
-for my $kind (qw(raw multipart)) {
-    my (@bare, @checked, @bare_cpu, @checked_cpu);
-    wrk('/bare', $kind);            # warm up
-    for (1 .. $rounds) {
-        my ($r, $c) = wrk('/bare', $kind);
-        push @bare, $r;
-        push @bare_cpu, $c;
-        ($r, $c) = wrk('/checked', $kind);
-        push @checked, $r;
-        push @checked_cpu, $c;
+# rounds in ABBA order, so neither side always runs first
+sub compare {
+    my ($label, $kind, $a_uri, $b_uri) = @_;
+    my (%rps, %cpu);
+    wrk($a_uri, $kind);             # warm up
+    for my $round (1 .. $rounds) {
+        for my $uri ($round % 2 ? ($a_uri, $b_uri) : ($b_uri, $a_uri)) {
+            my ($r, $c) = wrk($uri, $kind);
+            push @{ $rps{$uri} }, $r;
+            push @{ $cpu{$uri} }, $c;
+        }
     }
-    my ($b, $c) = (median(@bare), median(@checked));
-    printf "%-26s bare %7.1f req/s  checked %7.1f req/s  ratio %.3f\n",
-           "1 MB $kind uploads:", $b, $c, $c / $b;
-    ($b, $c) = (median(@bare_cpu), median(@checked_cpu));
-    printf "%-26s bare %7.1f us/req  checked %7.1f us/req  ratio %.3f\n",
-           "  nginx worker CPU:", $b, $c, $b / $c;
+    my ($a, $b) = (median(@{ $rps{$a_uri} }), median(@{ $rps{$b_uri} }));
+    printf "%-30s %7.1f req/s vs %7.1f req/s   ratio %.3f\n",
+           $label, $b, $a, $b / $a;
+    ($a, $b) = (median(@{ $cpu{$a_uri} }), median(@{ $cpu{$b_uri} }));
+    printf "%-30s %7.1f us/req vs %6.1f us/req   ratio %.3f\n",
+           '  nginx worker CPU per request', $b, $a, $a / $b;
 }
+
+compare('control: bare vs bare (A/A)', 'raw', '/bare', '/control');
+compare('1 MB raw: checked vs bare', 'raw', '/bare', '/checked');
+compare('1 MB multipart: checked vs bare', 'multipart', '/bare', '/checked');
 
 # time to 413 by declared size
 sub time_to_413 {
@@ -166,7 +184,49 @@ for (1 .. 300) {
     push @huge, time_to_413(10 * 1024 * $mb);
 }
 my ($s, $h) = (median(@small), median(@huge));
-printf "%-26s 10 MB %7.1f us     10 GB %7.1f us      ratio %.3f\n",
-       'time to 413 (median of 300):', $s * 1e6, $h * 1e6, $h / $s;
+printf "%-30s %7.1f us (10 GB) vs %5.1f us (10 MB)   ratio %.3f\n",
+       'time to 413, median of 300', $h * 1e6, $s * 1e6, $h / $s;
 
 $t->nginx_stop_quiet;
+
+# Userland instructions per request, counted by callgrind: repeatable
+# whatever else the machine does (the kernel's copying is not counted,
+# so the ratio shows the module's own work, not end-to-end throughput).
+if (!system('valgrind --version >/dev/null 2>&1')) {
+    my $n = 20;
+    my %ir;
+    for my $uri ('/bare', '/checked') {
+        for my $kind (qw(raw multipart)) {
+            my $cg = PETest->new;
+            my $conf = $cg->write_file('nginx.conf', $cg->nginx_conf(
+                $t->{bench_http}, master_process => 'off'));
+            my $pid = $cg->spawn('valgrind', 'valgrind', '--tool=callgrind',
+                "--callgrind-out-file=" . $cg->dir . '/cg.out',
+                $PETest::NGINX, '-p', $cg->dir . '/', '-c', $conf,
+                '-e', $cg->dir . '/error.log');
+            wait_port($cg->port, 30) or die 'nginx under valgrind: no start';
+            my $body = do {
+                open(my $fh, '<', $bodies{$kind}[0]) or die;
+                binmode $fh;
+                local $/;
+                <$fh>;
+            };
+            for (1 .. $n) {
+                my $r = http_post($cg->port, $uri, $body,
+                                  'Content-Type' => $bodies{$kind}[1]);
+                die "callgrind run: $r->{status}" unless $r->{status} == 204;
+            }
+            $cg->stop_pid($pid, 'QUIT', 60);
+            my ($total) = ($cg->read_file('valgrind.log') // '')
+                =~ /Collected : (\d+)/;
+            $ir{$uri}{$kind} = $total;
+        }
+    }
+    for my $kind (qw(raw multipart)) {
+        my ($b, $c) = ($ir{'/bare'}{$kind}, $ir{'/checked'}{$kind});
+        printf "%-30s %7.0fk instr/req vs %5.0fk   ratio %.3f, "
+               . "the module adds %.0fk\n",
+               "callgrind, 1 MB $kind:", $c / $n / 1e3, $b / $n / 1e3,
+               $b / $c, ($c - $b) / $n / 1e3;
+    }
+}

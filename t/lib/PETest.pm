@@ -100,6 +100,7 @@ sub nginx_conf {
     my ($self, $http, %opt) = @_;
     my $d = $self->{dir};
     my $workers = $opt{workers} // 1;
+    my $master = $opt{master_process} // 'on';
     my $main = $opt{main} // '';
 
     # the workers run unprivileged when the tests run as root
@@ -113,7 +114,7 @@ sub nginx_conf {
 load_module $MODULE;
 
 daemon off;
-master_process on;
+master_process $master;
 worker_processes $workers;
 pid $d/nginx.pid;
 error_log $d/error.log info;
