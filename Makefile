@@ -24,6 +24,7 @@ BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
 
 PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
                 ngx_module/pe_consent.c ngx_module/pe_region.c \
+                ngx_module/pe_jws.c \
                 ngx_module/pe_sniff.c
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
@@ -50,14 +51,15 @@ $(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS)
 $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/t
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all -Ingx_module -It/unit -o $@ $< $(PARSERS)
+	    -fno-sanitize-recover=all -Ingx_module -It/unit -o $@ $< $(PARSERS) \
+	    -lcrypto
 
 unit: $(UNIT_TESTS)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Ingx_module -o $@ $< $(PARSERS)
+	    -fno-sanitize-recover=all -Ingx_module -o $@ $< $(PARSERS) -lcrypto
 
 fuzz-build: $(FUZZERS)
 
@@ -78,7 +80,7 @@ run: deps all
 
 $(BUILD)/bench/parsers: bench/parsers.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -O2 $(WARN) -Ingx_module -o $@ $< $(PARSERS)
+	$(CC) -O2 $(WARN) -Ingx_module -o $@ $< $(PARSERS) -lcrypto
 
 bench: deps all $(BUILD)/bench/parsers
 	$(BUILD)/bench/parsers

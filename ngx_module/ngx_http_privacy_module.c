@@ -15,7 +15,12 @@
 #include "ngx_http_privacy_module.h"
 
 
+static ngx_int_t ngx_http_privacy_preaccess_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_privacy_access_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_privacy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void *ngx_http_privacy_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf);
 static void ngx_http_privacy_ctx_cleanup(void *data);
 static ngx_int_t ngx_http_privacy_decision_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -27,6 +32,90 @@ static ngx_int_t ngx_http_privacy_init(ngx_conf_t *cf);
 
 
 static ngx_command_t  ngx_http_privacy_commands[] = {
+
+    { ngx_string("privacy_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_privacy_region,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_region_trust"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_privacy_region_trust,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_region_group"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_privacy_region_group,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_region_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_privacy_region_policy,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_consent_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_privacy_consent_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_consent_category"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_privacy_consent_category,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_cookie_class"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_privacy_cookie_class,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_cookie_filter"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_privacy_loc_conf_t, cookie_filter),
+      NULL },
+
+    { ngx_string("privacy_require"),
+      NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF|NGX_CONF_1MORE,
+      ngx_http_privacy_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_subject"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_privacy_subject,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_privacy_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacy_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_privacy_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("privacy_upload_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -57,8 +146,8 @@ static ngx_http_module_t  ngx_http_privacy_module_ctx = {
     ngx_http_privacy_add_variables,        /* preconfiguration */
     ngx_http_privacy_init,                 /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_privacy_create_main_conf,     /* create main configuration */
+    ngx_http_privacy_init_main_conf,       /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -84,13 +173,73 @@ ngx_module_t  ngx_http_privacy_module = {
 };
 
 
+enum {
+    NGX_HTTP_PRIVACY_VAR_REGION = 0,
+    NGX_HTTP_PRIVACY_VAR_GROUP,
+    NGX_HTTP_PRIVACY_VAR_CONSENT,
+    NGX_HTTP_PRIVACY_VAR_GPC,
+    NGX_HTTP_PRIVACY_VAR_SUBJECT,
+    NGX_HTTP_PRIVACY_VAR_CONTEXT,
+    NGX_HTTP_PRIVACY_VAR_ANON_ADDR
+};
+
+
 static ngx_http_variable_t  ngx_http_privacy_vars[] = {
 
     { ngx_string("privacy_decision"), NULL,
       ngx_http_privacy_decision_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("privacy_region"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_REGION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_region_group"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_GROUP, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_consent"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_CONSENT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_gpc"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_GPC, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_subject"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_SUBJECT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_context"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_CONTEXT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("privacy_remote_addr_anon"), NULL, ngx_http_privacy_variable,
+      NGX_HTTP_PRIVACY_VAR_ANON_ADDR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
+
+
+/*
+ * Preaccess, not access: under "satisfy any" a later "allow" would undo a
+ * refusal of the access phase.  A region that is blocked and consent that
+ * is missing are refused whatever else lets the request in.
+ */
+
+static ngx_int_t
+ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
+{
+    ngx_http_privacy_loc_conf_t  *plcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_privacy_module);
+
+    if (plcf->region_country == NULL && plcf->policies == NULL
+        && plcf->consent_cookies == NULL && plcf->require == 0
+        && !plcf->cookie_filter)
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_privacy_consent_preaccess(r, plcf);
+}
 
 
 static ngx_int_t
@@ -211,6 +360,85 @@ ngx_http_privacy_decision_variable(ngx_http_request_t *r,
 
 
 static ngx_int_t
+ngx_http_privacy_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                        *p;
+    ngx_str_t                      s;
+    ngx_http_privacy_ctx_t        *ctx;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    ctx = ngx_http_privacy_evaluate(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (data) {
+
+    case NGX_HTTP_PRIVACY_VAR_REGION:
+        s = ctx->region;
+        break;
+
+    case NGX_HTTP_PRIVACY_VAR_GROUP:
+        s = ctx->group;
+        break;
+
+    case NGX_HTTP_PRIVACY_VAR_CONSENT:
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+
+        p = ngx_pnalloc(r->pool, PE_CAT_MAX * 34);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        s.data = p;
+        s.len = ngx_http_privacy_categories_text(pmcf, ctx->granted, p,
+                                                 PE_CAT_MAX * 34, 0);
+        break;
+
+    case NGX_HTTP_PRIVACY_VAR_GPC:
+        if (ctx->gpc) {
+            ngx_str_set(&s, "1");
+        } else {
+            ngx_str_set(&s, "0");
+        }
+        break;
+
+    case NGX_HTTP_PRIVACY_VAR_SUBJECT:
+        if (ngx_http_privacy_subject_value(r->main, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s = ctx->subject;
+        break;
+
+    case NGX_HTTP_PRIVACY_VAR_CONTEXT:
+        if (ngx_http_privacy_context_value(r->main, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        s = ctx->context;
+        break;
+
+    default: /* NGX_HTTP_PRIVACY_VAR_ANON_ADDR */
+        if (ngx_http_privacy_anon_addr(r, &s) != NGX_OK) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+        break;
+    }
+
+    v->data = s.data;
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_privacy_add_variables(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var, *v;
@@ -230,6 +458,67 @@ ngx_http_privacy_add_variables(ngx_conf_t *cf)
 
 
 static void *
+ngx_http_privacy_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_str_t                     *c;
+    ngx_uint_t                     i;
+    ngx_http_privacy_main_conf_t  *pmcf;
+    static ngx_str_t               builtin[] = {
+        ngx_string("necessary"), ngx_string("preferences"),
+        ngx_string("analytics"), ngx_string("marketing")
+    };
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_privacy_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&pmcf->categories, cf->pool, PE_CAT_MAX,
+                       sizeof(ngx_str_t))
+        != NGX_OK
+        || ngx_array_init(&pmcf->groups, cf->pool, 8,
+                          sizeof(ngx_http_privacy_group_t))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    /* the built-in categories hold bits 0 to 3, as pe_consent.h says */
+    for (i = 0; i < 4; i++) {
+        c = ngx_array_push(&pmcf->categories);
+        if (c == NULL) {
+            return NULL;
+        }
+
+        *c = builtin[i];
+    }
+
+    pmcf->request_id_index = NGX_ERROR;
+
+    return pmcf;
+}
+
+
+static char *
+ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_privacy_main_conf_t *pmcf = conf;
+
+    ngx_str_t  request_id = ngx_string("request_id");
+
+    if (ngx_http_privacy_region_init_main(cf, pmcf) != NGX_OK
+        || ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
 ngx_http_privacy_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_privacy_loc_conf_t  *conf;
@@ -243,10 +532,19 @@ ngx_http_privacy_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->upload_types = NULL;
+     *     conf->region_country = NULL;
+     *     conf->region_subdivision = NULL;
+     *     conf->region_trust = NULL;
+     *     conf->policies = NULL;
+     *     conf->consent_cookies = NULL;
+     *     conf->require = 0;
+     *     conf->require_status = 0;
+     *     conf->subject = NULL;
      */
 
     conf->upload_max_size = NGX_CONF_UNSET;
     conf->upload_sniff = NGX_CONF_UNSET;
+    conf->cookie_filter = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -258,17 +556,56 @@ ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_privacy_loc_conf_t  *prev = parent;
     ngx_http_privacy_loc_conf_t  *conf = child;
 
-    return ngx_http_privacy_upload_merge(cf, prev, conf);
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    if (ngx_http_privacy_upload_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_privacy_region_merge(cf, prev, conf) != NGX_CONF_OK
+        || ngx_http_privacy_consent_merge(cf, prev, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->subject == NULL) {
+        conf->subject = prev->subject;
+    }
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
+
+    if (conf->subject && pmcf->key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"privacy_subject\" needs \"privacy_key\" in the "
+                           "http block");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
 static ngx_int_t
 ngx_http_privacy_init(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_privacy_main_conf_t  *pmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
+
+    /* before realip's post-read handler: see ngx_http_privacy_region.c */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_privacy_region_post_read;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_privacy_preaccess_handler;
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
     if (h == NULL) {
@@ -277,7 +614,10 @@ ngx_http_privacy_init(ngx_conf_t *cf)
 
     *h = ngx_http_privacy_access_handler;
 
-    if (ngx_http_privacy_refusal_init(cf) != NGX_OK) {
+    if (ngx_http_privacy_status_init(cf, pmcf) != NGX_OK
+        || ngx_http_privacy_consent_init(cf) != NGX_OK
+        || ngx_http_privacy_refusal_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

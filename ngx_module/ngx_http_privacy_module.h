@@ -11,6 +11,23 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "pe_consent.h"
+#include "pe_region.h"
+
+
+#define NGX_HTTP_PRIVACY_OPT_IN    1
+#define NGX_HTTP_PRIVACY_OPT_OUT   2
+#define NGX_HTTP_PRIVACY_BLOCK     3
+
+/* what a policy entry names, most specific first */
+#define NGX_HTTP_PRIVACY_SUBDIVISION  0
+#define NGX_HTTP_PRIVACY_COUNTRY      1
+#define NGX_HTTP_PRIVACY_GROUP        2
+#define NGX_HTTP_PRIVACY_DEFAULT      3
+#define NGX_HTTP_PRIVACY_UNKNOWN      4
+
+#define NGX_HTTP_PRIVACY_GROUPS_MAX   30
+
 
 typedef struct {
     ngx_str_t                  pattern;     /* "image/png" or "image/" + "*" */
@@ -19,9 +36,58 @@ typedef struct {
 
 
 typedef struct {
+    ngx_str_t                  name;
+    ngx_array_t               *codes;       /* ngx_str_t: "DE", "US-CA" */
+} ngx_http_privacy_group_t;
+
+
+typedef struct {
+    uint32_t                   category;    /* a category bit */
+    ngx_regex_t               *regex;
+} ngx_http_privacy_cookie_class_t;
+
+
+typedef struct {
+    ngx_str_t                  key;         /* "US-CA", "DE", "eea" */
+    ngx_uint_t                 kind;        /* NGX_HTTP_PRIVACY_COUNTRY .. */
+    ngx_uint_t                 mode;        /* NGX_HTTP_PRIVACY_OPT_IN .. */
+    ngx_uint_t                 gpc;
+} ngx_http_privacy_policy_t;
+
+
+typedef struct {
+    ngx_str_t                  name;
+    pe_cmp_e                   format;
+} ngx_http_privacy_consent_cookie_t;
+
+
+typedef struct {
+    ngx_array_t                categories;  /* ngx_str_t, index = bit */
+    pe_categories_t            pe_categories;
+    ngx_array_t                groups;      /* ngx_http_privacy_group_t */
+    ngx_array_t               *cookie_classes;
+    ngx_str_t                  key;         /* privacy_key, as read */
+    ngx_int_t                  request_id_index;
+    ngx_shm_zone_t            *status_zone;
+    ngx_flag_t                 region_used;
+} ngx_http_privacy_main_conf_t;
+
+
+typedef struct {
     off_t                      upload_max_size;
     ngx_array_t               *upload_types;
     ngx_flag_t                 upload_sniff;
+
+    ngx_http_complex_value_t  *region_country;
+    ngx_http_complex_value_t  *region_subdivision;
+    ngx_array_t               *region_trust;     /* ngx_cidr_t */
+    ngx_array_t               *policies;
+    ngx_array_t               *consent_cookies;
+    ngx_flag_t                 cookie_filter;
+    uint32_t                   require;          /* category bits */
+    ngx_uint_t                 require_status;
+    ngx_http_complex_value_t  *subject;
+    ngx_uint_t                 status;           /* privacy_status here */
 } ngx_http_privacy_loc_conf_t;
 
 
@@ -36,8 +102,25 @@ typedef struct {
 
     ngx_http_privacy_upload_t *upload;      /* body inspection, or NULL */
 
+    /* the decision, computed once (ngx_http_privacy_evaluate) */
+    u_char                     region_data[PE_REGION_MAX];
+    ngx_str_t                  region;      /* "US-CA", "DE", "unknown" */
+    ngx_str_t                  group;       /* "eea", "" */
+    ngx_uint_t                 group_index; /* 0: none, 1: unknown, 2.. */
+    ngx_uint_t                 mode;
+    uint32_t                   granted;
+    ngx_str_t                  subject;
+    ngx_str_t                  context;
+
     unsigned                   upload_checked:1;
     unsigned                   body_replaced:1;
+    unsigned                   peer_checked:1;
+    unsigned                   peer_trusted:1;
+    unsigned                   evaluated:1;
+    unsigned                   gpc:1;          /* Sec-GPC: 1 */
+    unsigned                   policy_gpc:1;   /* the policy honours it */
+    unsigned                   subject_done:1;
+    unsigned                   cookies_filtered:1;
 } ngx_http_privacy_ctx_t;
 
 
@@ -54,6 +137,58 @@ ngx_int_t ngx_http_privacy_refuse(ngx_http_request_t *r,
 ngx_str_t *ngx_http_privacy_json_escape(ngx_pool_t *pool, u_char *s,
     size_t len);
 ngx_int_t ngx_http_privacy_refusal_init(ngx_conf_t *cf);
+
+/* region: ngx_http_privacy_region.c */
+char *ngx_http_privacy_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_privacy_region_trust(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_region_group(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_privacy_region_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
+char *ngx_http_privacy_region_merge(ngx_conf_t *cf,
+    ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf);
+ngx_int_t ngx_http_privacy_region_post_read(ngx_http_request_t *r);
+void ngx_http_privacy_region_evaluate(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx);
+
+/* consent: ngx_http_privacy_consent.c */
+char *ngx_http_privacy_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_consent_category(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_privacy_consent_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
+char *ngx_http_privacy_consent_merge(ngx_conf_t *cf,
+    ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf);
+ngx_http_privacy_ctx_t *ngx_http_privacy_evaluate(ngx_http_request_t *r);
+ngx_int_t ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf);
+ngx_int_t ngx_http_privacy_consent_init(ngx_conf_t *cf);
+size_t ngx_http_privacy_categories_text(ngx_http_privacy_main_conf_t *pmcf,
+    uint32_t bits, u_char *buf, size_t len, ngx_uint_t json);
+
+/* the pseudonym and the signed context: ngx_http_privacy_context.c */
+char *ngx_http_privacy_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_privacy_subject(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_privacy_subject_value(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx);
+ngx_int_t ngx_http_privacy_context_value(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx);
+ngx_int_t ngx_http_privacy_anon_addr(ngx_http_request_t *r, ngx_str_t *out);
+
+/* status: ngx_http_privacy_status.c */
+char *ngx_http_privacy_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_privacy_status_init(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
 
 /* upload gate: ngx_http_privacy_upload.c */
 ngx_int_t ngx_http_privacy_upload_access(ngx_http_request_t *r,

@@ -1,0 +1,925 @@
+
+/*
+ * privacy-edge: consent.
+ *
+ * The decision of a request is made once: the region and its policy
+ * (ngx_http_privacy_region.c), Global Privacy Control, and the first
+ * consent cookie present, parsed by its CMP's format.  Then, in the
+ * preaccess phase, where a later "allow" under "satisfy any" cannot undo
+ * it: a blocked region is refused, privacy_require is enforced, and the
+ * request's cookies of refused categories are dropped before the request
+ * goes on.  A header filter drops Set-Cookie of refused categories from
+ * the response.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_privacy_module.h"
+
+
+#define NGX_HTTP_PRIVACY_COOKIES_MAX  4096
+
+
+static ngx_int_t ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static const struct {
+    const char  *name;
+    pe_cmp_e     format;
+} ngx_http_privacy_formats[] = {
+    { "tcf", PE_CMP_TCF },
+    { "onetrust", PE_CMP_ONETRUST },
+    { "cookiebot", PE_CMP_COOKIEBOT },
+    { "cookieyes", PE_CMP_COOKIEYES },
+    { "kv", PE_CMP_KV },
+    { NULL, PE_CMP_TCF }
+};
+
+
+char *
+ngx_http_privacy_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_privacy_loc_conf_t *plcf = conf;
+
+    ngx_str_t                          *value;
+    ngx_uint_t                          i;
+    ngx_http_privacy_consent_cookie_t  *cc;
+
+    value = cf->args->elts;
+
+    if (plcf->consent_cookies == NULL) {
+        plcf->consent_cookies = ngx_array_create(cf->pool, 2,
+                                    sizeof(ngx_http_privacy_consent_cookie_t));
+        if (plcf->consent_cookies == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 0; ngx_http_privacy_formats[i].name; i++) {
+        if (ngx_strcmp(value[2].data, ngx_http_privacy_formats[i].name)
+            == 0)
+        {
+            break;
+        }
+    }
+
+    if (ngx_http_privacy_formats[i].name == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid format \"%V\" in \"%V\" directive, "
+                           "expected \"tcf\", \"onetrust\", \"cookiebot\", "
+                           "\"cookieyes\" or \"kv\"", &value[2], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 0
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '=')
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, ';'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid cookie name \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    cc = ngx_array_push(plcf->consent_cookies);
+    if (cc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cc->name = value[1];
+    cc->format = ngx_http_privacy_formats[i].format;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_category_bit(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *c;
+
+    c = pmcf->categories.elts;
+
+    for (i = 0; i < pmcf->categories.nelts; i++) {
+        if (c[i].len == name->len
+            && ngx_strncmp(c[i].data, name->data, name->len) == 0)
+        {
+            return (ngx_int_t) i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+char *
+ngx_http_privacy_consent_category(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_privacy_main_conf_t *pmcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value, *c;
+
+    value = cf->args->elts;
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!((value[1].data[i] >= 'a' && value[1].data[i] <= 'z')
+              || (value[1].data[i] >= '0' && value[1].data[i] <= '9')
+              || value[1].data[i] == '_'))
+        {
+            break;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > 32 || i != value[1].len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid category \"%V\" in \"%V\" directive: "
+                           "lower case letters, digits and \"_\"",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_privacy_category_bit(pmcf, &value[1]) != NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate category \"%V\" in \"%V\" directive",
+                           &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->categories.nelts == PE_CAT_MAX) {
+        return "has too many categories";
+    }
+
+    c = ngx_array_push(&pmcf->categories);
+    if (c == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *c = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_category_arg(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name)
+{
+    ngx_int_t                      bit;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
+
+    bit = ngx_http_privacy_category_bit(pmcf, name);
+
+    if (bit == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown category \"%V\" in \"%V\" directive "
+                           "(declare it with privacy_consent_category "
+                           "before its use)", name, &cmd->name);
+    }
+
+    return bit;
+}
+
+
+char *
+ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_privacy_main_conf_t *pmcf = conf;
+
+    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_int_t                         bit;
+    ngx_str_t                        *value;
+    ngx_uint_t                        i;
+    ngx_regex_compile_t               rc;
+    ngx_http_privacy_cookie_class_t  *cls;
+
+    value = cf->args->elts;
+
+    bit = ngx_http_privacy_category_arg(cf, cmd, &value[1]);
+    if (bit == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (pmcf->cookie_classes == NULL) {
+        pmcf->cookie_classes = ngx_array_create(cf->pool, 16,
+                                   sizeof(ngx_http_privacy_cookie_class_t));
+        if (pmcf->cookie_classes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+        rc.pattern = value[i];
+        rc.pool = cf->pool;
+        rc.err.len = NGX_MAX_CONF_ERRSTR;
+        rc.err.data = errstr;
+
+        /* compiled once here; nginx's pcre_jit applies */
+        if (ngx_regex_compile(&rc) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid pattern \"%V\" in \"%V\" directive: "
+                               "%V", &value[i], &cmd->name, &rc.err);
+            return NGX_CONF_ERROR;
+        }
+
+        cls = ngx_array_push(pmcf->cookie_classes);
+        if (cls == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cls->category = 1u << bit;
+        cls->regex = rc.regex;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_privacy_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_privacy_loc_conf_t *plcf = conf;
+
+    ngx_int_t    bit, status;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (plcf->require) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    plcf->require_status = NGX_HTTP_FORBIDDEN;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "status=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+            status = ngx_atoi(s.data, s.len);
+
+            if (status < 400 || status > 599) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid status \"%V\" in \"%V\" "
+                                   "directive, expected 400 to 599",
+                                   &s, &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            plcf->require_status = status;
+            continue;
+        }
+
+        bit = ngx_http_privacy_category_arg(cf, cmd, &value[i]);
+        if (bit == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        plcf->require |= 1u << bit;
+    }
+
+    if (plcf->require == 0) {
+        return "needs a category";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_privacy_consent_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *c;
+
+    c = pmcf->categories.elts;
+
+    for (i = 0; i < pmcf->categories.nelts; i++) {
+        pmcf->pe_categories.name[i] = (const char *) c[i].data;
+        pmcf->pe_categories.len[i] = c[i].len;
+    }
+
+    pmcf->pe_categories.n = pmcf->categories.nelts;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_privacy_consent_merge(ngx_conf_t *cf,
+    ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf)
+{
+    if (conf->consent_cookies == NULL) {
+        conf->consent_cookies = prev->consent_cookies;
+    }
+
+    ngx_conf_merge_value(conf->cookie_filter, prev->cookie_filter, 0);
+
+    /* privacy_require is not inherited: it guards its own location */
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The request's Cookie headers: an array in nginx before 1.23, a list
+ * linked through "next" since.
+ */
+
+static ngx_uint_t
+ngx_http_privacy_cookie_headers(ngx_http_request_t *r,
+    ngx_table_elt_t ***headers)
+{
+#if (nginx_version >= 1023000)
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h, **list;
+
+    n = 0;
+
+    for (h = r->headers_in.cookie; h; h = h->next) {
+        n++;
+    }
+
+    list = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_table_elt_t *));
+    if (list == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    for (h = r->headers_in.cookie; h; h = h->next) {
+        list[n++] = h;
+    }
+
+    *headers = list;
+
+    return n;
+#else
+    *headers = r->headers_in.cookies.elts;
+
+    return r->headers_in.cookies.nelts;
+#endif
+}
+
+
+/* the next "name=value" of a Cookie header from *p; 0 at the end */
+
+static ngx_uint_t
+ngx_http_privacy_next_cookie(u_char **p, u_char *last, ngx_str_t *name,
+    ngx_str_t *value, ngx_str_t *whole)
+{
+    u_char  *s, *eq, *end;
+
+    s = *p;
+
+    while (s < last && (*s == ' ' || *s == '\t' || *s == ';')) {
+        s++;
+    }
+
+    if (s == last) {
+        *p = last;
+        return 0;
+    }
+
+    end = ngx_strlchr(s, last, ';');
+    if (end == NULL) {
+        end = last;
+    }
+
+    *p = end;
+
+    whole->data = s;
+    whole->len = end - s;
+
+    while (whole->len && (s[whole->len - 1] == ' '
+                          || s[whole->len - 1] == '\t'))
+    {
+        whole->len--;
+    }
+
+    eq = ngx_strlchr(s, s + whole->len, '=');
+
+    name->data = s;
+    name->len = (eq ? eq : s + whole->len) - s;
+
+    while (name->len && name->data[name->len - 1] == ' ') {
+        name->len--;
+    }
+
+    if (eq) {
+        value->data = eq + 1;
+        value->len = s + whole->len - value->data;
+
+        while (value->len && *value->data == ' ') {
+            value->data++;
+            value->len--;
+        }
+
+        /* a quoted cookie value (RFC 6265) */
+        if (value->len >= 2 && value->data[0] == '"'
+            && value->data[value->len - 1] == '"')
+        {
+            value->data++;
+            value->len -= 2;
+        }
+
+    } else {
+        ngx_str_null(value);
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_find_cookie(ngx_http_request_t *r, ngx_str_t *want,
+    ngx_str_t *value)
+{
+    u_char            *p, *last;
+    ngx_str_t          name, whole;
+    ngx_uint_t         i, n, seen;
+    ngx_table_elt_t  **h;
+
+    n = ngx_http_privacy_cookie_headers(r, &h);
+    seen = 0;
+
+    for (i = 0; i < n; i++) {
+        p = h[i]->value.data;
+        last = p + h[i]->value.len;
+
+        /* bounded: a header holds at most this many cookies for us */
+        while (seen++ < NGX_HTTP_PRIVACY_COOKIES_MAX
+               && ngx_http_privacy_next_cookie(&p, last, &name, value,
+                                                &whole))
+        {
+            if (name.len == want->len
+                && ngx_strncmp(name.data, want->data, want->len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_http_privacy_gpc(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, gpc;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    gpc = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 7
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "sec-gpc", 7) == 0)
+        {
+            /* W3C GPC: the value is exactly "1"; any other voids it */
+            if (h[i].value.len != 1 || h[i].value.data[0] != '1') {
+                return 0;
+            }
+
+            gpc = 1;
+        }
+    }
+
+    return gpc;
+}
+
+
+/* the decision of the main request, made once and cached */
+
+ngx_http_privacy_ctx_t *
+ngx_http_privacy_evaluate(ngx_http_request_t *r)
+{
+    uint32_t                            all;
+    ngx_str_t                           value;
+    ngx_uint_t                          i;
+    pe_consent_t                        consent;
+    ngx_http_privacy_ctx_t             *ctx;
+    ngx_http_privacy_loc_conf_t        *plcf;
+    ngx_http_privacy_main_conf_t       *pmcf;
+    ngx_http_privacy_consent_cookie_t  *cc;
+
+    r = r->main;
+
+    ctx = ngx_http_privacy_create_ctx(r);
+    if (ctx == NULL || ctx->evaluated) {
+        return ctx;
+    }
+
+    ctx->evaluated = 1;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_privacy_module);
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+
+    ctx->gpc = ngx_http_privacy_gpc(r);
+
+    ngx_http_privacy_region_evaluate(r, plcf, ctx);
+
+    /* no cookie at all: nothing granted, nothing refused */
+    consent.granted = PE_CAT_NECESSARY;
+    consent.refused = 0;
+
+    if (plcf->consent_cookies) {
+        cc = plcf->consent_cookies->elts;
+
+        for (i = 0; i < plcf->consent_cookies->nelts; i++) {
+            if (ngx_http_privacy_find_cookie(r, &cc[i].name, &value)
+                == NGX_OK)
+            {
+                (void) pe_consent_parse(cc[i].format, value.data, value.len,
+                                        &pmcf->pe_categories, &consent);
+                break;
+            }
+        }
+    }
+
+    all = (pmcf->categories.nelts >= 32)
+          ? 0xffffffffu : ((1u << pmcf->categories.nelts) - 1);
+
+    switch (ctx->mode) {
+
+    case NGX_HTTP_PRIVACY_OPT_OUT:
+        ctx->granted = all & ~consent.refused;
+        break;
+
+    case NGX_HTTP_PRIVACY_BLOCK:
+        ctx->granted = PE_CAT_NECESSARY;
+        break;
+
+    default: /* NGX_HTTP_PRIVACY_OPT_IN */
+        ctx->granted = consent.granted & all;
+        break;
+    }
+
+    if (ctx->gpc && ctx->policy_gpc) {
+        ctx->granted &= ~PE_CAT_MARKETING;
+    }
+
+    ctx->granted |= PE_CAT_NECESSARY;
+
+    return ctx;
+}
+
+
+size_t
+ngx_http_privacy_categories_text(ngx_http_privacy_main_conf_t *pmcf,
+    uint32_t bits, u_char *buf, size_t len, ngx_uint_t json)
+{
+    u_char      *p, *last;
+    ngx_str_t   *c;
+    ngx_uint_t   i, first;
+
+    p = buf;
+    last = buf + len;
+    c = pmcf->categories.elts;
+    first = 1;
+
+    for (i = 0; i < pmcf->categories.nelts; i++) {
+        if (!(bits & (1u << i))) {
+            continue;
+        }
+
+        p = ngx_slprintf(p, last, json ? "%s\"%V\"" : "%s%V",
+                         first ? "" : ",", &c[i]);
+        first = 0;
+    }
+
+    return p - buf;
+}
+
+
+static uint32_t
+ngx_http_privacy_classify(ngx_http_privacy_main_conf_t *pmcf, ngx_str_t *name)
+{
+    ngx_uint_t                        i;
+    ngx_http_privacy_cookie_class_t  *cls;
+
+    if (pmcf->cookie_classes == NULL) {
+        return PE_CAT_NECESSARY;
+    }
+
+    cls = pmcf->cookie_classes->elts;
+
+    for (i = 0; i < pmcf->cookie_classes->nelts; i++) {
+        if (ngx_regex_exec(cls[i].regex, name, NULL, 0) >= 0) {
+            return cls[i].category;
+        }
+    }
+
+    /* an unclassified cookie is a necessary one */
+    return PE_CAT_NECESSARY;
+}
+
+
+/*
+ * Drops cookies of refused categories from the request.  A Cookie header
+ * left with nothing is taken out of the header list altogether: nginx
+ * passes every request header on, and an empty "Cookie:" is still one.
+ */
+
+static ngx_int_t
+ngx_http_privacy_filter_request_cookies(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx)
+{
+    u_char                        *p, *last, *out, *o;
+    ngx_str_t                      name, value, whole;
+    ngx_uint_t                     i, j, n, dropped, seen;
+    ngx_list_t                     headers;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t              **h, *e, *copy;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+
+    n = ngx_http_privacy_cookie_headers(r, &h);
+    dropped = 0;
+    seen = 0;
+
+    for (i = 0; i < n; i++) {
+        p = h[i]->value.data;
+        last = p + h[i]->value.len;
+
+        out = ngx_pnalloc(r->pool, h[i]->value.len);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        o = out;
+
+        while (ngx_http_privacy_next_cookie(&p, last, &name, &value, &whole))
+        {
+            /* past the bound nothing is classified: dropped, fail safe */
+            if (seen++ >= NGX_HTTP_PRIVACY_COOKIES_MAX
+                || !(ngx_http_privacy_classify(pmcf, &name) & ctx->granted))
+            {
+                continue;
+            }
+
+            if (o != out) {
+                *o++ = ';';
+                *o++ = ' ';
+            }
+
+            o = ngx_cpymem(o, whole.data, whole.len);
+        }
+
+        if ((size_t) (o - out) == h[i]->value.len) {
+            continue;                       /* nothing dropped */
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "privacy cookie filter: \"%V\" -> \"%*s\"",
+                       &h[i]->value, o - out, out);
+
+        h[i]->value.data = out;
+        h[i]->value.len = o - out;
+
+        if (o == out) {
+            /* marked: copied out of the list below */
+            h[i]->hash = 0;
+            dropped++;
+        }
+    }
+
+    if (!dropped) {
+        return NGX_OK;
+    }
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    e = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            e = part->elts;
+            i = 0;
+        }
+
+        if (e[i].hash == 0 && e[i].value.len == 0
+            && e[i].key.len == 6
+            && ngx_strncasecmp(e[i].key.data, (u_char *) "cookie", 6) == 0)
+        {
+            continue;
+        }
+
+        copy = ngx_list_push(&headers);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        *copy = e[i];
+
+        /* the cookie headers that stay are known by their new place */
+        for (j = 0; j < n; j++) {
+            if (h[j] == &e[i]) {
+                h[j] = copy;
+            }
+        }
+    }
+
+    r->headers_in.headers = headers;
+
+#if (nginx_version >= 1023000)
+    r->headers_in.cookie = NULL;
+
+    for (j = n; j > 0; j--) {
+        if (h[j - 1]->hash != 0 || h[j - 1]->value.len) {
+            h[j - 1]->next = r->headers_in.cookie;
+            r->headers_in.cookie = h[j - 1];
+        }
+    }
+#else
+    for (i = 0, j = 0; i < n; i++) {
+        if (h[i]->hash != 0 || h[i]->value.len) {
+            h[j++] = h[i];
+        }
+    }
+
+    r->headers_in.cookies.nelts = j;
+#endif
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf)
+{
+    u_char                         names[512];
+    size_t                         len;
+    uint32_t                       missing;
+    ngx_uint_t                     i;
+    ngx_str_t                      first;
+    ngx_http_privacy_ctx_t        *ctx;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    ctx = ngx_http_privacy_evaluate(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->mode == NGX_HTTP_PRIVACY_BLOCK) {
+        return ngx_http_privacy_refuse(r, ctx, 451, "region_blocked",
+                                       ",\"region\":\"%V\"", &ctx->region);
+    }
+
+    if (plcf->require && (ctx->granted & plcf->require) != plcf->require) {
+        pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+        missing = plcf->require & ~ctx->granted;
+
+        for (i = 0; !(missing & (1u << i)); i++) {
+            /* void */
+        }
+
+        first = ((ngx_str_t *) pmcf->categories.elts)[i];
+        len = ngx_http_privacy_categories_text(pmcf, missing, names,
+                                               sizeof(names), 1);
+
+        return ngx_http_privacy_refuse(r, ctx, plcf->require_status,
+                                       "consent_required",
+                                       ",\"category\":\"%V\","
+                                       "\"missing\":[%*s]",
+                                       &first, len, names);
+    }
+
+    if (plcf->cookie_filter && !ctx->cookies_filtered) {
+        ctx->cookies_filtered = 1;
+
+        if (ngx_http_privacy_filter_request_cookies(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* drops Set-Cookie of refused categories from the response */
+
+static ngx_int_t
+ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r)
+{
+    u_char                        *eq, *semi;
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *h;
+    ngx_http_privacy_ctx_t        *ctx;
+    ngx_http_privacy_loc_conf_t   *plcf;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_privacy_module);
+
+    if (!plcf->cookie_filter || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_privacy_evaluate(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != 10
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "set-cookie", 10)
+               != 0)
+        {
+            continue;
+        }
+
+        name.data = h[i].value.data;
+        semi = ngx_strlchr(name.data, name.data + h[i].value.len, ';');
+        eq = ngx_strlchr(name.data, semi ? semi : name.data + h[i].value.len,
+                         '=');
+
+        name.len = (eq ? eq : (semi ? semi : name.data + h[i].value.len))
+                   - name.data;
+
+        while (name.len && (*name.data == ' ' || *name.data == '\t')) {
+            name.data++;
+            name.len--;
+        }
+
+        while (name.len && name.data[name.len - 1] == ' ') {
+            name.len--;
+        }
+
+        if (!(ngx_http_privacy_classify(pmcf, &name) & ctx->granted)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "privacy: Set-Cookie \"%V\" dropped", &name);
+            h[i].hash = 0;
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_privacy_consent_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_privacy_set_cookie_filter;
+
+    return NGX_OK;
+}

@@ -1,0 +1,311 @@
+
+/*
+ * privacy-edge: counters of decisions, by reason and region group.
+ *
+ * Kept in a shared memory zone so that every worker adds to the same
+ * numbers; counted once per request in the log phase, from the decision
+ * the request ended with.  privacy_status shows them as JSON, or as
+ * Prometheus text with ?format=prometheus.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_privacy_module.h"
+
+
+#define NGX_HTTP_PRIVACY_GROUP_SLOTS  (NGX_HTTP_PRIVACY_GROUPS_MAX + 2)
+
+
+static const char  *ngx_http_privacy_reasons[] = {
+    "allow",
+    "consent_required",
+    "region_blocked",
+    "upload_too_large",
+    "upload_type",
+    "upload_mismatch",
+    "upload_malformed",
+    "rate_limited",
+    "limiter_unavailable",
+    NULL
+};
+
+#define NGX_HTTP_PRIVACY_REASONS  9
+
+
+typedef struct {
+    ngx_atomic_t  decisions[NGX_HTTP_PRIVACY_REASONS]
+                           [NGX_HTTP_PRIVACY_GROUP_SLOTS];
+} ngx_http_privacy_counters_t;
+
+
+static ngx_int_t ngx_http_privacy_status_zone_init(ngx_shm_zone_t *zone,
+    void *data);
+static ngx_int_t ngx_http_privacy_status_log(ngx_http_request_t *r);
+static ngx_int_t ngx_http_privacy_status_handler(ngx_http_request_t *r);
+
+
+static ngx_str_t  ngx_http_privacy_zone_name =
+    ngx_string("ngx_http_privacy_status");
+
+
+char *
+ngx_http_privacy_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_privacy_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_privacy_status_init(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    pmcf->status_zone = ngx_shared_memory_add(cf, &ngx_http_privacy_zone_name,
+                                              64 * ngx_pagesize,
+                                              &ngx_http_privacy_module);
+    if (pmcf->status_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    pmcf->status_zone->init = ngx_http_privacy_status_zone_init;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_privacy_status_log;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_status_zone_init(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload: the counts go on */
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    zone->data = ngx_slab_calloc(shpool, sizeof(ngx_http_privacy_counters_t));
+    if (zone->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = zone->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_status_log(ngx_http_request_t *r)
+{
+    ngx_uint_t                     reason, group;
+    ngx_http_privacy_ctx_t        *ctx;
+    ngx_http_privacy_counters_t   *counters;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_privacy_get_ctx(r);
+
+    /* a request the module had nothing to say about is not counted */
+    if (ctx == NULL || !(ctx->evaluated || ctx->status
+                         || ctx->upload_checked))
+    {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+    counters = pmcf->status_zone->data;
+
+    reason = 0;
+
+    if (ctx->status) {
+        for (reason = 1; reason < NGX_HTTP_PRIVACY_REASONS; reason++) {
+            if (ngx_strcmp(ngx_http_privacy_reasons[reason],
+                           ctx->reason.data) == 0)
+            {
+                break;
+            }
+        }
+
+        if (reason == NGX_HTTP_PRIVACY_REASONS) {
+            return NGX_OK;
+        }
+    }
+
+    group = ctx->group_index < NGX_HTTP_PRIVACY_GROUP_SLOTS
+            ? ctx->group_index : 0;
+
+    (void) ngx_atomic_fetch_add(&counters->decisions[reason][group], 1);
+
+    return NGX_OK;
+}
+
+
+static ngx_str_t *
+ngx_http_privacy_group_name(ngx_http_privacy_main_conf_t *pmcf, ngx_uint_t i)
+{
+    static ngx_str_t           none = ngx_string("none");
+    static ngx_str_t           unknown = ngx_string("unknown");
+    ngx_http_privacy_group_t  *g;
+
+    if (i == 0) {
+        return &none;
+    }
+
+    if (i == 1) {
+        return &unknown;
+    }
+
+    g = pmcf->groups.elts;
+
+    return (i - 2 < pmcf->groups.nelts) ? &g[i - 2].name : NULL;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_status_handler(ngx_http_request_t *r)
+{
+    size_t                         size;
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_str_t                      format, *gname;
+    ngx_uint_t                     reason, group, prometheus, first, total;
+    ngx_chain_t                    out;
+    ngx_atomic_uint_t              n;
+    ngx_http_privacy_counters_t   *counters;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    prometheus = ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK
+                 && format.len == 10
+                 && ngx_strncmp(format.data, "prometheus", 10) == 0;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+    counters = pmcf->status_zone->data;
+
+    size = 256 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
+                 * (64 + 32 + NGX_ATOMIC_T_LEN);
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (prometheus) {
+        b->last = ngx_cpymem(b->last,
+                      "# HELP privacy_decisions_total Requests decided, by "
+                      "reason and region group.\n"
+                      "# TYPE privacy_decisions_total counter\n",
+                      sizeof("# HELP privacy_decisions_total Requests "
+                             "decided, by reason and region group.\n"
+                             "# TYPE privacy_decisions_total counter\n") - 1);
+    } else {
+        b->last = ngx_cpymem(b->last, "{\"decisions\":{", 14);
+    }
+
+    for (reason = 0; reason < NGX_HTTP_PRIVACY_REASONS; reason++) {
+        if (!prometheus) {
+            b->last = ngx_slprintf(b->last, b->end, "%s\"%s\":{",
+                                   reason ? "," : "",
+                                   ngx_http_privacy_reasons[reason]);
+        }
+
+        first = 1;
+        total = 0;
+
+        for (group = 0; group < NGX_HTTP_PRIVACY_GROUP_SLOTS; group++) {
+            n = counters->decisions[reason][group];
+            gname = ngx_http_privacy_group_name(pmcf, group);
+
+            if (gname == NULL || (n == 0 && group > 1)) {
+                continue;
+            }
+
+            total += n;
+
+            if (prometheus) {
+                b->last = ngx_slprintf(b->last, b->end,
+                              "privacy_decisions_total{reason=\"%s\","
+                              "group=\"%V\"} %uA\n",
+                              ngx_http_privacy_reasons[reason], gname, n);
+                continue;
+            }
+
+            b->last = ngx_slprintf(b->last, b->end, "%s\"%V\":%uA",
+                                   first ? "" : ",", gname, n);
+            first = 0;
+        }
+
+        if (!prometheus) {
+            b->last = ngx_slprintf(b->last, b->end, ",\"total\":%ui}",
+                                   total);
+        }
+    }
+
+    if (!prometheus) {
+        b->last = ngx_slprintf(b->last, b->end, "}}\n");
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (prometheus) {
+        ngx_str_set(&r->headers_out.content_type,
+                    "text/plain; version=0.0.4; charset=utf-8");
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

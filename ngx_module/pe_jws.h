@@ -1,0 +1,29 @@
+
+/*
+ * privacy-edge: HS256 signatures (RFC 7515 JWS, RFC 7518 HMAC-SHA256) and
+ * base64url.  Pure C over bytes and OpenSSL, no nginx types.
+ */
+
+#ifndef PE_JWS_H
+#define PE_JWS_H
+
+#include <stddef.h>
+
+
+/* base64url of 32 bytes, no padding */
+#define PE_JWS_SIG_LEN  43
+
+
+/* base64url without padding; out holds 4 * ((n + 2) / 3) bytes; returns
+ * the length written */
+size_t pe_base64url(const unsigned char *in, size_t n, char *out);
+
+/*
+ * The HS256 signature of a JWS signing input ("header.payload"), base64url
+ * encoded into out (PE_JWS_SIG_LEN bytes, not terminated).  Also the
+ * pseudonym of a subject: the same HMAC over its raw value.  0 or -1.
+ */
+int pe_hs256(const unsigned char *key, size_t klen,
+    const unsigned char *data, size_t n, char *out);
+
+#endif /* PE_JWS_H */
