@@ -212,15 +212,15 @@ ngx_http_privacy_region_group(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* lower case: "uk" is a group, "GB" a country */
     if (ngx_http_privacy_valid_name(&value[1]) != NGX_OK
         || ngx_strcmp(value[1].data, "default") == 0
-        || ngx_strcmp(value[1].data, "unknown") == 0
-        || value[1].len == 2)
+        || ngx_strcmp(value[1].data, "unknown") == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid group name \"%V\" in \"%V\" directive: "
                            "lower case letters, digits, \"_\" and \"-\", "
-                           "not two letters, not \"default\" or \"unknown\"",
+                           "not \"default\" or \"unknown\"",
                            &value[1], &cmd->name);
         return NGX_CONF_ERROR;
     }
@@ -306,9 +306,7 @@ ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         p->kind = value[1].len == 2 ? NGX_HTTP_PRIVACY_COUNTRY
                                     : NGX_HTTP_PRIVACY_SUBDIVISION;
 
-    } else if (ngx_http_privacy_valid_name(&value[1]) == NGX_OK
-               && value[1].len != 2)
-    {
+    } else if (ngx_http_privacy_valid_name(&value[1]) == NGX_OK) {
         /* the group may be defined further down: checked at init */
         p->kind = NGX_HTTP_PRIVACY_GROUP;
 
@@ -553,6 +551,22 @@ ngx_http_privacy_group_has(ngx_http_privacy_group_t *g, ngx_str_t *country,
 }
 
 
+/* block is stricter than opt-in, opt-in than opt-out; then "gpc" */
+
+static ngx_uint_t
+ngx_http_privacy_stricter(ngx_http_privacy_policy_t *a,
+    ngx_http_privacy_policy_t *b)
+{
+    static const ngx_uint_t  strictness[] = { 0, 2, 1, 3 };
+
+    if (strictness[a->mode] != strictness[b->mode]) {
+        return strictness[a->mode] > strictness[b->mode];
+    }
+
+    return a->gpc && !b->gpc;
+}
+
+
 void
 ngx_http_privacy_region_evaluate(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx)
@@ -654,11 +668,35 @@ ngx_http_privacy_region_evaluate(ngx_http_request_t *r,
         if (rank < best) {
             best = rank;
             chosen = &p[i];
+
+        } else if (rank == best && rank == NGX_HTTP_PRIVACY_GROUP
+                   && ngx_http_privacy_stricter(&p[i], chosen))
+        {
+            /* in several groups: the strictest of their policies */
+            chosen = &p[i];
         }
     }
 
-    if (chosen) {
-        ctx->mode = chosen->mode;
-        ctx->policy_gpc = chosen->gpc;
+    if (chosen == NULL) {
+        return;
+    }
+
+    ctx->mode = chosen->mode;
+    ctx->policy_gpc = chosen->gpc;
+
+    /* the group named is the one whose policy applied */
+    if (chosen->kind == NGX_HTTP_PRIVACY_GROUP) {
+        g = pmcf->groups.elts;
+
+        for (i = 0; i < pmcf->groups.nelts; i++) {
+            if (g[i].name.len == chosen->key.len
+                && ngx_strncmp(g[i].name.data, chosen->key.data,
+                               chosen->key.len) == 0)
+            {
+                ctx->group = g[i].name;
+                ctx->group_index = i + 2;
+                break;
+            }
+        }
     }
 }

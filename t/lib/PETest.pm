@@ -20,7 +20,8 @@ use Time::HiRes qw(time sleep);
 use Exporter qw(import);
 
 our @EXPORT = qw(http http_get http_post http2_headers_only http2_request
-                 multipart_body sample media_of parse_response wait_port);
+                 multipart_body sample media_of parse_response wait_port
+                 tcf_string b64url jwt_verify);
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $MODULE = $ENV{PE_MODULE} // "$TOP/build/ngx_http_privacy_module.so";
@@ -718,5 +719,73 @@ sub sample {
 }
 
 sub media_of { $TYPE{$_[0]} }
+
+###########################################################################
+# consent and context helpers, written apart from the C code they check
+
+sub b64url {
+    my ($bytes) = @_;
+    require MIME::Base64;
+    (my $s = MIME::Base64::encode_base64($bytes, '')) =~ tr{+/}{-_};
+    $s =~ s/=+$//;
+    return $s;
+}
+
+# A TC string's core segment, after the IAB TCF v2 "core string" table.
+# tcf_string(purposes => [1, 2, ...], policy => 4, service_specific => 1,
+#            version => 2, cmp => 300, vendors => 40)
+sub tcf_string {
+    my (%o) = @_;
+    my $bits = '';
+    my $put = sub { $bits .= sprintf('%0*b', $_[1], $_[0]) };
+    my %p = map { $_ => 1 } @{ $o{purposes} // [] };
+
+    $put->($o{version} // 2, 6);
+    $put->(16500000000, 36);                    # Created
+    $put->(16500000000, 36);                    # LastUpdated
+    $put->($o{cmp} // 300, 12);
+    $put->(1, 12);                              # CmpVersion
+    $put->(1, 6);                               # ConsentScreen
+    $put->(4 * 64 + 13, 12);                    # ConsentLanguage "EN"
+    $put->(150, 12);                            # VendorListVersion
+    $put->($o{policy} // 4, 6);
+    $put->($o{service_specific} // 1, 1);
+    $put->(0, 1);                               # UseNonStandardTexts
+    $put->(0, 12);                              # SpecialFeatureOptIns
+    $bits .= $p{$_} ? '1' : '0' for 1 .. 24;    # PurposesConsent
+    $put->(0, 24);                              # PurposesLITransparency
+    $put->(0, 1);                               # PurposeOneTreatment
+    $put->(3 * 64 + 4, 12);                     # PublisherCC "DE"
+    my $max = $o{vendors} // 40;
+    $put->($max, 16);                           # vendor consents
+    $put->(0, 1);
+    $bits .= join '', map { $_ % 2 } 1 .. $max;
+    $put->(0, 16);                              # vendor legit. interests
+    $put->(0, 1);
+    $put->(0, 12);                              # publisher restrictions
+    $bits .= '0' x ((6 - length($bits) % 6) % 6);
+
+    my @a = ('A' .. 'Z', 'a' .. 'z', '0' .. '9', '-', '_');
+    return join '', map { $a[oct("0b$_")] } $bits =~ /(.{6})/g;
+}
+
+# checks a compact HS256 JWS with the key; returns its claims or undef
+sub jwt_verify {
+    my ($jwt, $key) = @_;
+    require Digest::SHA;
+    require JSON::PP;
+    require MIME::Base64;
+    my ($h, $p, $s) = split /\./, $jwt // '', -1;
+    return undef unless defined $s;
+    return undef unless b64url(Digest::SHA::hmac_sha256("$h.$p", $key)) eq $s;
+    my $dec = sub {
+        (my $x = shift) =~ tr{-_}{+/};
+        $x .= '=' x ((4 - length($x) % 4) % 4);
+        return MIME::Base64::decode_base64($x);
+    };
+    my $header = eval { JSON::PP::decode_json($dec->($h)) } or return undef;
+    return undef unless ($header->{alg} // '') eq 'HS256';
+    return eval { JSON::PP::decode_json($dec->($p)) };
+}
 
 1;
