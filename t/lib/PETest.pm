@@ -575,7 +575,8 @@ sub parse_response {
 # each piece of the body as a DATA frame (END_STREAM on the last), with
 # the answer read as it comes.  With no pieces, HEADERS alone and no DATA
 # frame ever: what the server answers from the headers only.  Returns
-# {status, body, reset}: :status as nginx encodes it (a static table
+# {status, body, reset}; an empty list of pieces ends the stream with the
+# HEADERS frame (a request without a body).  :status as nginx encodes it (a static table
 # index, or raw digits), the body from DATA frames.
 sub http2_headers_only {
     my ($port, $path, @headers) = @_;
@@ -604,7 +605,9 @@ sub http2_request {
     local $SIG{PIPE} = 'IGNORE';
     syswrite($s, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
                  . $frame->(4, 0, 0, '')             # SETTINGS
-                 . $frame->(1, 0x4, 1, $hpack));     # HEADERS, END_HEADERS
+                 # HEADERS, END_HEADERS; END_STREAM too for an empty body
+                 . $frame->(1, ($pieces && !@$pieces) ? 0x5 : 0x4, 1,
+                            $hpack));
     for my $i (0 .. $#{ $pieces // [] }) {
         # DATA, END_STREAM on the last; stream windows are 64 KiB here
         select(undef, undef, undef, 0.01);
