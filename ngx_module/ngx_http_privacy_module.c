@@ -495,6 +495,10 @@ ngx_http_privacy_create_main_conf(ngx_conf_t *cf)
 
     pmcf->request_id_index = NGX_ERROR;
 
+    if (ngx_http_privacy_region_create_main(cf, pmcf) != NGX_OK) {
+        return NULL;
+    }
+
     return pmcf;
 }
 
@@ -506,9 +510,7 @@ ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_str_t  request_id = ngx_string("request_id");
 
-    if (ngx_http_privacy_region_init_main(cf, pmcf) != NGX_OK
-        || ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK)
-    {
+    if (ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -146,7 +146,7 @@ char *ngx_http_privacy_region_group(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_privacy_region_init_main(ngx_conf_t *cf,
+ngx_int_t ngx_http_privacy_region_create_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
 char *ngx_http_privacy_region_merge(ngx_conf_t *cf,
     ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf);

@@ -274,9 +274,10 @@ ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_privacy_loc_conf_t *plcf = conf;
 
-    ngx_str_t                  *value;
-    ngx_uint_t                  i;
-    ngx_http_privacy_policy_t  *p;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i;
+    ngx_http_privacy_policy_t     *p;
+    ngx_http_privacy_main_conf_t  *pmcf;
 
     value = cf->args->elts;
 
@@ -284,6 +285,19 @@ ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         plcf->policies = ngx_array_create(cf->pool, 4,
                                           sizeof(ngx_http_privacy_policy_t));
         if (plcf->policies == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    p = plcf->policies->elts;
+
+    for (i = 0; i < plcf->policies->nelts; i++) {
+        if (p[i].key.len == value[1].len
+            && ngx_strncmp(p[i].key.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate region \"%V\" in \"%V\" directive",
+                               &value[1], &cmd->name);
             return NGX_CONF_ERROR;
         }
     }
@@ -307,7 +321,18 @@ ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                     : NGX_HTTP_PRIVACY_SUBDIVISION;
 
     } else if (ngx_http_privacy_valid_name(&value[1]) == NGX_OK) {
-        /* the group may be defined further down: checked at init */
+        pmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_privacy_module);
+
+        if (ngx_http_privacy_find_group(pmcf, &value[1]) == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown region group \"%V\" in \"%V\" "
+                               "directive (define it with "
+                               "privacy_region_group before its use)",
+                               &value[1], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
         p->kind = NGX_HTTP_PRIVACY_GROUP;
 
     } else {
@@ -352,10 +377,13 @@ ngx_http_privacy_region_policy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* the built-in groups that were not defined anew, after the operator's */
+/*
+ * The built-in groups, made with the main configuration so that a policy
+ * can name them at once; privacy_region_group may define them anew.
+ */
 
 ngx_int_t
-ngx_http_privacy_region_init_main(ngx_conf_t *cf,
+ngx_http_privacy_region_create_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf)
 {
     u_char                                  *p, *last, *start;
@@ -415,11 +443,8 @@ char *
 ngx_http_privacy_region_merge(ngx_conf_t *cf,
     ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf)
 {
-    ngx_str_t                      loopback;
-    ngx_cidr_t                    *cidr;
-    ngx_uint_t                     i, j;
-    ngx_http_privacy_policy_t     *p;
-    ngx_http_privacy_main_conf_t  *pmcf;
+    ngx_str_t    loopback;
+    ngx_cidr_t  *cidr;
 
     if (conf->region_country == NULL) {
         conf->region_country = prev->region_country;
@@ -457,38 +482,6 @@ ngx_http_privacy_region_merge(ngx_conf_t *cf,
 #endif
 
         prev->region_trust = conf->region_trust;
-    }
-
-    /* each group a policy names must exist by now */
-    if (conf->policies && conf->policies != prev->policies) {
-        pmcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_privacy_module);
-        p = conf->policies->elts;
-
-        for (i = 0; i < conf->policies->nelts; i++) {
-            if (p[i].kind != NGX_HTTP_PRIVACY_GROUP) {
-                continue;
-            }
-
-            if (ngx_http_privacy_find_group(pmcf, &p[i].key) == NULL) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "unknown region group \"%V\" in "
-                                   "\"privacy_region_policy\"", &p[i].key);
-                return NGX_CONF_ERROR;
-            }
-
-            for (j = 0; j < i; j++) {
-                if (p[j].key.len == p[i].key.len
-                    && ngx_strncmp(p[j].key.data, p[i].key.data,
-                                   p[i].key.len) == 0)
-                {
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "duplicate \"privacy_region_policy "
-                                       "%V\"", &p[i].key);
-                    return NGX_CONF_ERROR;
-                }
-            }
-        }
     }
 
     return NGX_CONF_OK;
