@@ -84,7 +84,8 @@ $(BUILD)/bench/parsers: bench/parsers.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
 
 bench: deps all $(BUILD)/bench/parsers
 	$(BUILD)/bench/parsers
-	perl -I t/lib bench/upload.pl
+	perl bench/upload.pl
+	perl bench/consent.pl
 
 clean:
 	rm -rf $(BUILD)

@@ -198,12 +198,13 @@ ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_privacy_main_conf_t *pmcf = conf;
 
-    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
+    u_char                           *p, errstr[NGX_MAX_CONF_ERRSTR];
+    size_t                            len;
     ngx_int_t                         bit;
-    ngx_str_t                        *value;
+    ngx_str_t                        *value, source;
     ngx_uint_t                        i;
     ngx_regex_compile_t               rc;
-    ngx_http_privacy_cookie_class_t  *cls;
+    ngx_http_privacy_cookie_class_t  *cls, *last;
 
     value = cf->args->elts;
 
@@ -220,15 +221,16 @@ ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    /* each pattern alone first, so that an error names the right one */
+    len = 0;
+
     for (i = 2; i < cf->args->nelts; i++) {
         ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-
         rc.pattern = value[i];
-        rc.pool = cf->pool;
+        rc.pool = cf->temp_pool;
         rc.err.len = NGX_MAX_CONF_ERRSTR;
         rc.err.data = errstr;
 
-        /* compiled once here; nginx's pcre_jit applies */
         if (ngx_regex_compile(&rc) != NGX_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid pattern \"%V\" in \"%V\" directive: "
@@ -236,14 +238,73 @@ ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        cls = ngx_array_push(pmcf->cookie_classes);
-        if (cls == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        cls->category = 1u << bit;
-        cls->regex = rc.regex;
+        len += value[i].len + sizeof("|(?:)") - 1;
     }
+
+    /*
+     * Then one alternation of them all, joined to the class before when it
+     * is of the same category: the first match still wins, and a cookie
+     * is matched once a class instead of once a pattern.
+     */
+
+    last = NULL;
+
+    if (pmcf->cookie_classes->nelts) {
+        last = (ngx_http_privacy_cookie_class_t *) pmcf->cookie_classes->elts
+               + pmcf->cookie_classes->nelts - 1;
+
+        if (last->category != (1u << bit)) {
+            last = NULL;
+        }
+    }
+
+    if (last) {
+        len += last->source.len;
+    }
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    source.data = p;
+
+    if (last) {
+        p = ngx_cpymem(p, last->source.data, last->source.len);
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        p = ngx_sprintf(p, "%s(?:%V)", p == source.data ? "" : "|",
+                        &value[i]);
+    }
+
+    source.len = p - source.data;
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+    rc.pattern = source;
+    rc.pool = cf->pool;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V in \"%V\" directive",
+                           &rc.err, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+#if (NGX_PCRE2)
+    /* nginx JIT-compiles only with "pcre_jit on"; these run per cookie */
+    (void) pcre2_jit_compile(rc.regex, PCRE2_JIT_COMPLETE);
+#endif
+
+    cls = last ? last : ngx_array_push(pmcf->cookie_classes);
+    if (cls == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cls->category = 1u << bit;
+    cls->regex = rc.regex;
+    cls->source = source;
 
     return NGX_CONF_OK;
 }
@@ -314,6 +375,15 @@ ngx_http_privacy_consent_init_main(ngx_conf_t *cf,
     }
 
     pmcf->pe_categories.n = pmcf->categories.nelts;
+
+    if (pmcf->cookie_classes) {
+        pmcf->class_cache = ngx_pcalloc(cf->pool,
+                                  NGX_HTTP_PRIVACY_CLASS_SLOTS
+                                  * sizeof(ngx_http_privacy_class_entry_t));
+        if (pmcf->class_cache == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
     return NGX_OK;
 }
@@ -623,23 +693,43 @@ ngx_http_privacy_categories_text(ngx_http_privacy_main_conf_t *pmcf,
 static uint32_t
 ngx_http_privacy_classify(ngx_http_privacy_main_conf_t *pmcf, ngx_str_t *name)
 {
-    ngx_uint_t                        i;
-    ngx_http_privacy_cookie_class_t  *cls;
+    uint32_t                         category;
+    ngx_uint_t                       i, hash;
+    ngx_http_privacy_class_entry_t  *e;
+    ngx_http_privacy_cookie_class_t *cls;
 
     if (pmcf->cookie_classes == NULL) {
         return PE_CAT_NECESSARY;
     }
 
+    hash = ngx_hash_key(name->data, name->len);
+    e = &pmcf->class_cache[hash % NGX_HTTP_PRIVACY_CLASS_SLOTS];
+
+    if (e->len == name->len && e->hash == hash
+        && ngx_memcmp(e->name, name->data, name->len) == 0)
+    {
+        return e->category;
+    }
+
+    /* an unclassified cookie is a necessary one */
+    category = PE_CAT_NECESSARY;
     cls = pmcf->cookie_classes->elts;
 
     for (i = 0; i < pmcf->cookie_classes->nelts; i++) {
         if (ngx_regex_exec(cls[i].regex, name, NULL, 0) >= 0) {
-            return cls[i].category;
+            category = cls[i].category;
+            break;
         }
     }
 
-    /* an unclassified cookie is a necessary one */
-    return PE_CAT_NECESSARY;
+    if (name->len && name->len <= NGX_HTTP_PRIVACY_CLASS_NAME) {
+        ngx_memcpy(e->name, name->data, name->len);
+        e->len = name->len;
+        e->hash = hash;
+        e->category = category;
+    }
+
+    return category;
 }
 
 

@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     uint32_t                   category;    /* a category bit */
     ngx_regex_t               *regex;
+    ngx_str_t                  source;      /* the joined patterns */
 } ngx_http_privacy_cookie_class_t;
 
 
@@ -61,11 +62,28 @@ typedef struct {
 } ngx_http_privacy_consent_cookie_t;
 
 
+/*
+ * Cookie names repeat from request to request: what each was classified
+ * as is kept in a small table per worker (the main configuration is
+ * copied into each worker at fork, so writes stay in the worker).
+ */
+#define NGX_HTTP_PRIVACY_CLASS_SLOTS  256
+#define NGX_HTTP_PRIVACY_CLASS_NAME   48
+
+typedef struct {
+    ngx_uint_t                 hash;
+    size_t                     len;         /* 0: empty */
+    uint32_t                   category;
+    u_char                     name[NGX_HTTP_PRIVACY_CLASS_NAME];
+} ngx_http_privacy_class_entry_t;
+
+
 typedef struct {
     ngx_array_t                categories;  /* ngx_str_t, index = bit */
     pe_categories_t            pe_categories;
     ngx_array_t                groups;      /* ngx_http_privacy_group_t */
     ngx_array_t               *cookie_classes;
+    ngx_http_privacy_class_entry_t  *class_cache;
     ngx_str_t                  key;         /* privacy_key, as read */
     ngx_int_t                  request_id_index;
     ngx_shm_zone_t            *status_zone;

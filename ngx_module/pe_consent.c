@@ -109,7 +109,7 @@ pe_url_decode(const unsigned char *s, size_t n, unsigned char *out,
 /* IAB TCF v2: the core segment                                           */
 
 typedef struct {
-    unsigned char   bytes[PE_CONSENT_MAX * 3 / 4 + 3];
+    unsigned char   bytes[PE_CONSENT_MAX * 3 / 4 + 3 + 9];
     size_t          bits;
     size_t          pos;
 } pe_bits_t;
@@ -138,25 +138,29 @@ pe_b64url(unsigned char c)
 }
 
 
-/* reads k bits (k <= 32); -1 past the end */
+/* reads k bits (k <= 36) through one 64-bit window; -1 past the end */
 static int64_t
 pe_take(pe_bits_t *b, unsigned k)
 {
-    uint64_t  v;
-    unsigned  i;
+    size_t    i, byte;
+    uint64_t  w;
 
     if (b->pos + k > b->bits) {
         return -1;
     }
 
-    v = 0;
+    /* bytes[] has 8 zero bytes of slack past the decoded ones */
+    byte = b->pos >> 3;
+    w = 0;
 
-    for (i = 0; i < k; i++, b->pos++) {
-        v = (v << 1)
-            | ((b->bytes[b->pos >> 3] >> (7 - (b->pos & 7))) & 1);
+    for (i = 0; i < 8; i++) {
+        w = (w << 8) | b->bytes[byte + i];
     }
 
-    return (int64_t) v;
+    w <<= b->pos & 7;
+    b->pos += k;
+
+    return (int64_t) (w >> (64 - k));
 }
 
 
@@ -229,20 +233,36 @@ pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc)
         /* void */
     }
 
-    memset(&b, 0, sizeof(b));
+    /* no memset of all 3 KiB: the bytes written, then 8 of zero slack */
+    b.pos = 0;
 
-    for (i = 0; i < seg; i++) {
-        c = pe_b64url(s[i]);
-        if (c < 0) {
-            return -1;
-        }
+    {
+        unsigned  acc = 0, nacc = 0;
+        size_t    o = 0;
 
-        /* six bits per character, most significant first */
-        for (int k = 5; k >= 0; k--, b.bits++) {
-            if ((c >> k) & 1) {
-                b.bytes[b.bits >> 3] |= (unsigned char) (0x80 >> (b.bits & 7));
+        /* six bits a character, most significant first */
+        for (i = 0; i < seg; i++) {
+            c = pe_b64url(s[i]);
+            if (c < 0) {
+                return -1;
+            }
+
+            acc = (acc << 6) | (unsigned) c;
+            nacc += 6;
+
+            if (nacc >= 8) {
+                nacc -= 8;
+                b.bytes[o++] = (unsigned char) (acc >> nacc);
             }
         }
+
+        memset(b.bytes + o, 0, 9);
+
+        if (nacc) {
+            b.bytes[o] = (unsigned char) (acc << (8 - nacc));
+        }
+
+        b.bits = seg * 6;
     }
 
 #define PE_TAKE(field, k)                                                    \
@@ -268,17 +288,17 @@ pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc)
         PE_TAKE(skip, 12);                  /* SpecialFeatureOptIns */
         tc->special_features = skip;
 
-        /* the 24 purpose bits, purpose 1 first: bit n-1 for purpose n */
+        /* 24 purpose bits, purpose 1 first: to bit n-1 for purpose n */
+        PE_TAKE(skip, 24);
         tc->purposes = 0;
         for (i = 0; i < 24; i++) {
-            PE_TAKE(skip, 1);
-            tc->purposes |= (uint32_t) skip << i;
+            tc->purposes |= ((uint32_t) (skip >> (23 - i)) & 1) << i;
         }
 
+        PE_TAKE(skip, 24);
         tc->purposes_li = 0;
         for (i = 0; i < 24; i++) {
-            PE_TAKE(skip, 1);
-            tc->purposes_li |= (uint32_t) skip << i;
+            tc->purposes_li |= ((uint32_t) (skip >> (23 - i)) & 1) << i;
         }
 
         PE_TAKE(skip, 1);                   /* PurposeOneTreatment */

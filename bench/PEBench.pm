@@ -1,0 +1,159 @@
+package PEBench;
+
+# What the benchmarks share: nginx with one worker pinned to CPU 1 and wrk
+# on CPU 0, rounds in ABBA order so neither side always runs first, the
+# worker's CPU time per request from /proc, medians and ratios, and
+# callgrind's instruction counts, which repeat exactly on a noisy machine.
+
+use strict;
+use warnings;
+
+use Time::HiRes qw(time);
+
+use lib 't/lib';
+use PETest;
+
+Test::More->builder->no_ending(1);
+
+sub new {
+    my ($class, %opt) = @_;
+    my $self = bless {
+        http => $opt{http},
+        rounds => $ENV{BENCH_ROUNDS} // 5,
+        secs => $ENV{BENCH_SECONDS} // 3,
+        conns => $ENV{BENCH_CONNECTIONS} // 8,
+        t => PETest->new,
+    }, $class;
+
+    my $t = $self->{t};
+    $opt{setup}->($t) if $opt{setup};
+    $t->nginx_start($self->{http}, workers => 1,
+                    main => 'worker_cpu_affinity 10;');
+
+    ($self->{worker}) = grep {
+        open(my $fh, '<', "/proc/$_/stat") or next;
+        (split ' ', scalar <$fh>)[3] == $t->{nginx_pid};
+    } map { m{/proc/(\d+)$} ? $1 : () } glob('/proc/[0-9]*');
+    die "no nginx worker found" unless $self->{worker};
+
+    return $self;
+}
+
+sub t { $_[0]{t} }
+sub port { $_[0]{t}->port }
+
+sub median {
+    my @s = sort { $a <=> $b } @_;
+    return @s % 2 ? $s[$#s / 2] : ($s[@s / 2 - 1] + $s[@s / 2]) / 2;
+}
+
+# the worker's user + system CPU seconds (clock ticks of 1/100 s)
+sub worker_cpu {
+    my ($self) = @_;
+    open(my $fh, '<', "/proc/$self->{worker}/stat") or die "worker gone: $!";
+    my @f = split ' ', scalar <$fh>;
+    return ($f[13] + $f[14]) / 100;
+}
+
+# one wrk run: (requests per second, worker CPU microseconds per request);
+# opt: script => lua file, env => {...}, headers => [...]
+sub wrk {
+    my ($self, $uri, %opt) = @_;
+    local @ENV{ keys %{ $opt{env} // {} } } = values %{ $opt{env} // {} };
+    my $args = join ' ', map { "-H '$_'" } @{ $opt{headers} // [] };
+    $args .= " -s $opt{script}" if $opt{script};
+    my $cpu0 = $self->worker_cpu;
+    my $out = `taskset -c 0 wrk -t1 -c$self->{conns} -d$self->{secs}s $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
+    my $cpu = $self->worker_cpu - $cpu0;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($n) = $out =~ /(\d+) requests in/;
+    die "wrk failed:\n$out" unless defined $rps && $n;
+    die "errors in wrk run:\n$out" if $out =~ /Non-2xx or 3xx responses/;
+    return ($rps, $cpu / $n * 1e6);
+}
+
+# A against B in ABBA rounds; prints B's throughput and CPU against A's
+sub compare {
+    my ($self, $label, $a_uri, $b_uri, %opt) = @_;
+    my (%rps, %cpu);
+    $self->wrk($a_uri, %opt);               # warm up
+    for my $round (1 .. $self->{rounds}) {
+        for my $uri ($round % 2 ? ($a_uri, $b_uri) : ($b_uri, $a_uri)) {
+            my ($r, $c) = $self->wrk($uri, %opt);
+            push @{ $rps{$uri} }, $r;
+            push @{ $cpu{$uri} }, $c;
+        }
+    }
+    my ($a, $b) = (median(@{ $rps{$a_uri} }), median(@{ $rps{$b_uri} }));
+    printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %.3f\n",
+           $label, $b, $a, $b / $a;
+    ($a, $b) = (median(@{ $cpu{$a_uri} }), median(@{ $cpu{$b_uri} }));
+    printf "%-34s %8.1f us/req vs %7.1f us/req   ratio %.3f\n",
+           '  nginx worker CPU per request', $b, $a, $a / $b;
+}
+
+sub header {
+    my ($self, $what) = @_;
+    printf "# %s: %d rounds of %ds, %d connections, ABBA order\n",
+           $what, $self->{rounds}, $self->{secs}, $self->{conns};
+}
+
+# Userland instructions per request of nginx under callgrind, for each
+# uri: $send->($port, $uri) makes one request and says whether it went as
+# expected.  Runs of n and of 2n requests: their difference over n is the
+# cost of a request alone, without start-up (regex compiling and such).
+# Returns { uri => instructions per request }.
+sub callgrind {
+    my ($self, $n, $send, @uris) = @_;
+    return undef if system('valgrind --version >/dev/null 2>&1');
+    my %ir;
+    for my $uri (@uris) {
+        my @total;
+        for my $count ($n, 2 * $n) {
+            push @total, $self->_callgrind_run($count, $send, $uri);
+        }
+        $ir{$uri} = ($total[1] - $total[0]) / $n;
+    }
+    return \%ir;
+}
+
+sub _callgrind_run {
+    my ($self, $count, $send, $uri) = @_;
+    my $cg = PETest->new;
+    for my $f (@{ $self->{files} // [] }) {
+        (my $dir = $f) =~ s{/[^/]+$}{};
+        if ($dir ne $f) {
+            mkdir $cg->dir . "/$dir";
+            chmod 0755, $cg->dir . "/$dir";
+        }
+        $cg->write_file($f, $self->{t}->read_file($f) // '');
+    }
+    my $conf = $cg->write_file('nginx.conf', $cg->nginx_conf(
+        $self->{http}, master_process => 'off'));
+    my $pid = $cg->spawn('valgrind', 'valgrind', '--tool=callgrind',
+        '--callgrind-out-file=' . $cg->dir . '/cg.out',
+        $PETest::NGINX, '-p', $cg->dir . '/', '-c', $conf,
+        '-e', $cg->dir . '/error.log');
+    wait_port($cg->port, 30) or die 'nginx under valgrind: no start';
+    for (1 .. $count) {
+        $send->($cg->port, $uri) or die "callgrind run of $uri failed";
+    }
+    $cg->stop_pid($pid, 'QUIT', 60);
+    # BENCH_KEEP_CALLGRIND=1: /tmp/pe-callgrind_URI.out for a look
+    system('cp', $cg->dir . '/cg.out',
+           '/tmp/pe-callgrind' . ($uri =~ s{\W+}{_}gr) . '.out')
+        if $ENV{BENCH_KEEP_CALLGRIND};
+    my ($total) = ($cg->read_file('valgrind.log') // '')
+        =~ /Collected : (\d+)/;
+    return $total;
+}
+
+sub callgrind_row {
+    my ($label, $base, $with) = @_;
+    printf "%-34s %7.1fk instr/req vs %6.1fk   ratio %.3f, "
+           . "the module adds %.1fk\n",
+           $label, $with / 1e3, $base / 1e3, $base / $with,
+           ($with - $base) / 1e3;
+}
+
+1;
