@@ -221,28 +221,14 @@ ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    /* each pattern alone first, so that an error names the right one */
     len = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
-        ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-        rc.pattern = value[i];
-        rc.pool = cf->temp_pool;
-        rc.err.len = NGX_MAX_CONF_ERRSTR;
-        rc.err.data = errstr;
-
-        if (ngx_regex_compile(&rc) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid pattern \"%V\" in \"%V\" directive: "
-                               "%V", &value[i], &cmd->name, &rc.err);
-            return NGX_CONF_ERROR;
-        }
-
         len += value[i].len + sizeof("|(?:)") - 1;
     }
 
     /*
-     * Then one alternation of them all, joined to the class before when it
+     * One alternation of the patterns, joined to the class before when it
      * is of the same category: the first match still wins, and a cookie
      * is matched once a class instead of once a pattern.
      */
@@ -287,15 +273,40 @@ ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rc.err.data = errstr;
 
     if (ngx_regex_compile(&rc) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V in \"%V\" directive",
-                           &rc.err, &cmd->name);
+
+        /*
+         * Which pattern was it: each alone, on the configuration's pool
+         * (nginx keeps every compiled regex in a list of its own until the
+         * cycle ends, so a shorter-lived pool would leave it dangling).
+         */
+
+        for (i = 2; i < cf->args->nelts; i++) {
+            ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+            rc.pattern = value[i];
+            rc.pool = cf->pool;
+            rc.err.len = NGX_MAX_CONF_ERRSTR;
+            rc.err.data = errstr;
+
+            if (ngx_regex_compile(&rc) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid pattern \"%V\" in \"%V\" "
+                                   "directive: %V", &value[i], &cmd->name,
+                                   &rc.err);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid patterns in "
+                           "\"%V\" directive", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-#if (NGX_PCRE2)
-    /* nginx JIT-compiles only with "pcre_jit on"; these run per cookie */
-    (void) pcre2_jit_compile(rc.regex, PCRE2_JIT_COMPLETE);
-#endif
+    /*
+     * No JIT here: nginx JIT-compiles every regex itself under
+     * "pcre_jit on", and owns their memory; a JIT done behind its back
+     * crashed the worker at exit.  The per-worker name cache keeps these
+     * off the hot path anyway.
+     */
 
     cls = last ? last : ngx_array_push(pmcf->cookie_classes);
     if (cls == NULL) {
