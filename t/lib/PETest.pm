@@ -46,6 +46,12 @@ sub new {
 
     diag("test prefix kept: $self->{dir}") if $ENV{PE_KEEP};
     push @instances, $self;
+
+    # a timeout or Ctrl-C must still stop what the test started: Perl
+    # runs END blocks on exit, not when a signal ends it
+    for my $sig (qw(TERM INT HUP)) {
+        $SIG{$sig} = sub { exit 128 } if !$SIG{$sig} || $SIG{$sig} eq 'DEFAULT';
+    }
     return $self;
 }
 
