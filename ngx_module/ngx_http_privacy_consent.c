@@ -387,6 +387,13 @@ ngx_http_privacy_consent_init_main(ngx_conf_t *cf,
 
     pmcf->pe_categories.n = pmcf->categories.nelts;
 
+    pmcf->consent_cache = ngx_pcalloc(cf->pool,
+                                  NGX_HTTP_PRIVACY_CONSENT_SLOTS
+                                  * sizeof(ngx_http_privacy_consent_entry_t));
+    if (pmcf->consent_cache == NULL) {
+        return NGX_ERROR;
+    }
+
     if (pmcf->cookie_classes) {
         pmcf->class_cache = ngx_pcalloc(cf->pool,
                                   NGX_HTTP_PRIVACY_CLASS_SLOTS
@@ -598,6 +605,40 @@ ngx_http_privacy_gpc(ngx_http_request_t *r)
 }
 
 
+static void
+ngx_http_privacy_parse_consent(ngx_http_privacy_main_conf_t *pmcf,
+    pe_cmp_e format, ngx_str_t *value, pe_consent_t *consent)
+{
+    ngx_uint_t                         hash;
+    ngx_http_privacy_consent_entry_t  *e;
+
+    if (value->len == 0 || value->len > NGX_HTTP_PRIVACY_CONSENT_VALUE) {
+        (void) pe_consent_parse(format, value->data, value->len,
+                                &pmcf->pe_categories, consent);
+        return;
+    }
+
+    hash = ngx_hash_key(value->data, value->len) ^ format;
+    e = &pmcf->consent_cache[hash % NGX_HTTP_PRIVACY_CONSENT_SLOTS];
+
+    if (e->len == value->len && e->hash == hash && e->format == format
+        && ngx_memcmp(e->value, value->data, value->len) == 0)
+    {
+        *consent = e->consent;
+        return;
+    }
+
+    (void) pe_consent_parse(format, value->data, value->len,
+                            &pmcf->pe_categories, consent);
+
+    ngx_memcpy(e->value, value->data, value->len);
+    e->len = value->len;
+    e->hash = hash;
+    e->format = format;
+    e->consent = *consent;
+}
+
+
 /* the decision of the main request, made once and cached */
 
 ngx_http_privacy_ctx_t *
@@ -639,8 +680,8 @@ ngx_http_privacy_evaluate(ngx_http_request_t *r)
             if (ngx_http_privacy_find_cookie(r, &cc[i].name, &value)
                 == NGX_OK)
             {
-                (void) pe_consent_parse(cc[i].format, value.data, value.len,
-                                        &pmcf->pe_categories, &consent);
+                ngx_http_privacy_parse_consent(pmcf, cc[i].format, &value,
+                                               &consent);
                 break;
             }
         }

@@ -78,12 +78,30 @@ typedef struct {
 } ngx_http_privacy_class_entry_t;
 
 
+/*
+ * Likewise the parsed consent values: one user's page load sends the same
+ * cookie dozens of times.  Compared whole, byte for byte, so that a value
+ * never borrows another's answer.
+ */
+#define NGX_HTTP_PRIVACY_CONSENT_SLOTS  64
+#define NGX_HTTP_PRIVACY_CONSENT_VALUE  512
+
+typedef struct {
+    ngx_uint_t                 hash;
+    size_t                     len;         /* 0: empty */
+    pe_cmp_e                   format;
+    pe_consent_t               consent;
+    u_char                     value[NGX_HTTP_PRIVACY_CONSENT_VALUE];
+} ngx_http_privacy_consent_entry_t;
+
+
 typedef struct {
     ngx_array_t                categories;  /* ngx_str_t, index = bit */
     pe_categories_t            pe_categories;
     ngx_array_t                groups;      /* ngx_http_privacy_group_t */
     ngx_array_t               *cookie_classes;
     ngx_http_privacy_class_entry_t  *class_cache;
+    ngx_http_privacy_consent_entry_t  *consent_cache;
     ngx_str_t                  key;         /* privacy_key, as read */
     ngx_int_t                  request_id_index;
     ngx_shm_zone_t            *status_zone;

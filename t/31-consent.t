@@ -122,6 +122,17 @@ is(consent('cookieyes-consent=consentid:x,consent:yes,necessary:yes,'
 is(consent('pe_consent=ai_processing:1,analytics:yes'),
    'necessary,analytics,ai_processing', 'kv with a custom category');
 
+# each worker keeps parsed values: two of the same length, opposite
+# answers, alternated on the one worker, must each keep their own answer
+my $right = 0;
+for my $i (1 .. 10) {
+    $right++ if consent('pe_consent=analytics:1') eq 'necessary,analytics';
+    $right++ if consent('pe_consent=analytics:0') eq 'necessary';
+    $right++ if consent("euconsent-v2=$accept") eq $all;
+    $right++ if consent("euconsent-v2=$reject") eq 'necessary';
+}
+is($right, 40, 'cached consent values never answer for one another');
+
 # the first present cookie in the configured order wins
 is(consent("OptanonConsent=groups=C0002%3A1; euconsent-v2=$reject"),
    'necessary', 'both present: euconsent-v2 (configured first) decides');
