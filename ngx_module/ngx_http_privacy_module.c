@@ -117,6 +117,20 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       0,
       NULL },
 
+    { ngx_string("privacy_limit_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_privacy_limit_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("privacy_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_privacy_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("privacy_upload_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_privacy_upload_max_size,
@@ -210,6 +224,9 @@ static ngx_http_variable_t  ngx_http_privacy_vars[] = {
     { ngx_string("privacy_remote_addr_anon"), NULL, ngx_http_privacy_variable,
       NGX_HTTP_PRIVACY_VAR_ANON_ADDR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("privacy_limit_status"), NULL,
+      ngx_http_privacy_limit_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -223,6 +240,7 @@ static ngx_http_variable_t  ngx_http_privacy_vars[] = {
 static ngx_int_t
 ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_http_privacy_loc_conf_t  *plcf;
 
     if (r != r->main) {
@@ -231,14 +249,22 @@ ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_privacy_module);
 
-    if (plcf->region_country == NULL && plcf->policies == NULL
-        && plcf->consent_cookies == NULL && plcf->require == 0
-        && !plcf->cookie_filter)
+    /* consent first: a request refused for it costs no rate quota */
+    if (plcf->region_country || plcf->policies || plcf->consent_cookies
+        || plcf->require || plcf->cookie_filter)
     {
-        return NGX_DECLINED;
+        rc = ngx_http_privacy_consent_preaccess(r, plcf);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
-    return ngx_http_privacy_consent_preaccess(r, plcf);
+    if (plcf->limits) {
+        return ngx_http_privacy_limit_preaccess(r, plcf);
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -542,6 +568,7 @@ ngx_http_privacy_create_loc_conf(ngx_conf_t *cf)
      *     conf->require = 0;
      *     conf->require_status = 0;
      *     conf->subject = NULL;
+     *     conf->limits = NULL;
      */
 
     conf->upload_max_size = NGX_CONF_UNSET;
@@ -569,6 +596,10 @@ ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->subject == NULL) {
         conf->subject = prev->subject;
+    }
+
+    if (conf->limits == NULL) {
+        conf->limits = prev->limits;
     }
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
@@ -617,6 +648,7 @@ ngx_http_privacy_init(ngx_conf_t *cf)
     *h = ngx_http_privacy_access_handler;
 
     if (ngx_http_privacy_status_init(cf, pmcf) != NGX_OK
+        || ngx_http_privacy_limit_init(cf) != NGX_OK
         || ngx_http_privacy_consent_init(cf) != NGX_OK
         || ngx_http_privacy_refusal_init(cf) != NGX_OK)
     {

@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "pe_consent.h"
+#include "pe_gcra.h"
 #include "pe_region.h"
 
 
@@ -124,7 +125,26 @@ typedef struct {
     ngx_uint_t                 require_status;
     ngx_http_complex_value_t  *subject;
     ngx_uint_t                 status;           /* privacy_status here */
+
+    ngx_array_t               *limits;   /* ngx_http_privacy_limit_t */
 } ngx_http_privacy_loc_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t            *zone;
+    ngx_uint_t                 burst;
+    ngx_uint_t                 nodelay;
+} ngx_http_privacy_limit_t;
+
+
+#define NGX_HTTP_PRIVACY_LIMITS_MAX  8
+
+/* what one zone said of a request, for the RateLimit headers */
+typedef struct {
+    ngx_shm_zone_t            *zone;
+    uint64_t                   remaining;
+    uint64_t                   reset;        /* seconds */
+} ngx_http_privacy_limit_seen_t;
 
 
 typedef struct ngx_http_privacy_upload_s  ngx_http_privacy_upload_t;
@@ -148,6 +168,11 @@ typedef struct {
     ngx_str_t                  subject;
     ngx_str_t                  context;
 
+    ngx_http_privacy_limit_seen_t  limit_seen[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    ngx_uint_t                 limit_nseen;
+    ngx_uint_t                 limit_status;     /* 0: none; 1 PASSED .. */
+    uint64_t                   retry_after;      /* seconds */
+
     unsigned                   upload_checked:1;
     unsigned                   body_replaced:1;
     unsigned                   peer_checked:1;
@@ -157,6 +182,7 @@ typedef struct {
     unsigned                   policy_gpc:1;   /* the policy honours it */
     unsigned                   subject_done:1;
     unsigned                   cookies_filtered:1;
+    unsigned                   limit_done:1;
 } ngx_http_privacy_ctx_t;
 
 
@@ -219,6 +245,16 @@ ngx_int_t ngx_http_privacy_subject_value(ngx_http_request_t *r,
 ngx_int_t ngx_http_privacy_context_value(ngx_http_request_t *r,
     ngx_http_privacy_ctx_t *ctx);
 ngx_int_t ngx_http_privacy_anon_addr(ngx_http_request_t *r, ngx_str_t *out);
+
+/* rate limits: ngx_http_privacy_limit.c */
+char *ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacy_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf);
+ngx_int_t ngx_http_privacy_limit_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_privacy_limit_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 /* status: ngx_http_privacy_status.c */
 char *ngx_http_privacy_status(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -1,0 +1,780 @@
+
+/*
+ * privacy-edge: rate limits, local to this nginx.
+ *
+ * Each zone is a red-black tree of keys in shared memory, as in
+ * ngx_http_limit_req_module, with an LRU queue to expire idle keys; a key
+ * holds one number, its theoretical arrival time (pe_gcra.c), so every
+ * worker decides exactly.  A request is checked against every zone of its
+ * location first and charged only when all pass: a refused request
+ * consumes nothing.  Every response of a limited location carries the
+ * RateLimit-Policy and RateLimit headers (draft-ietf-httpapi-ratelimit-
+ * headers); a refusal is 429 rate_limited with Retry-After.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_privacy_module.h"
+
+
+#define NGX_HTTP_PRIVACY_LIMIT_PASSED    1
+#define NGX_HTTP_PRIVACY_LIMIT_DELAYED   2
+#define NGX_HTTP_PRIVACY_LIMIT_REJECTED  3
+#define NGX_HTTP_PRIVACY_LIMIT_ERROR     4
+
+
+typedef struct {
+    u_char                       color;
+    u_char                       dummy;
+    u_short                      len;
+    ngx_queue_t                  queue;
+    uint64_t                     tat;
+    u_char                       data[1];
+} ngx_http_privacy_limit_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;
+} ngx_http_privacy_limit_shctx_t;
+
+
+typedef struct {
+    ngx_http_privacy_limit_shctx_t  *sh;
+    ngx_slab_pool_t                 *shpool;
+    pe_rate_t                        rate;
+    ngx_http_complex_value_t         key;
+    ngx_str_t                        name;
+} ngx_http_privacy_limit_zone_t;
+
+
+static void ngx_http_privacy_limit_delay(ngx_http_request_t *r);
+static ngx_int_t ngx_http_privacy_limit_header_filter(ngx_http_request_t *r);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+static ngx_str_t  ngx_http_privacy_limit_statuses[] = {
+    ngx_null_string,
+    ngx_string("PASSED"),
+    ngx_string("DELAYED"),
+    ngx_string("REJECTED"),
+    ngx_string("ERROR")
+};
+
+
+static void
+ngx_http_privacy_limit_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t              **p;
+    ngx_http_privacy_limit_node_t   *ln, *lnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            ln = (ngx_http_privacy_limit_node_t *) &node->color;
+            lnt = (ngx_http_privacy_limit_node_t *) &temp->color;
+
+            p = (ngx_memn2cmp(ln->data, lnt->data, ln->len, lnt->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_int_t
+ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_privacy_limit_zone_t  *octx = data;
+
+    size_t                          len;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (octx) {
+        /* a reload with the same zone: keep the keys */
+        zone->sh = octx->sh;
+        zone->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_alloc(zone->shpool,
+                              sizeof(ngx_http_privacy_limit_shctx_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
+                    ngx_http_privacy_limit_rbtree_insert);
+    ngx_queue_init(&zone->sh->queue);
+
+    len = sizeof(" in privacy_limit_zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in privacy_limit_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char                            *p;
+    ssize_t                            size;
+    ngx_str_t                         *value, name, s;
+    ngx_uint_t                         i;
+    pe_rate_t                          rate;
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_http_privacy_limit_zone_t     *zone;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_privacy_limit_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &zone->key;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    size = 0;
+    ngx_str_null(&name);
+    ngx_memzero(&rate, sizeof(pe_rate_t));
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            name.data = value[i].data + 5;
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL || p == name.data) {
+                goto invalid;
+            }
+
+            name.len = p - name.data;
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            if (size < (ssize_t) (8 * ngx_pagesize)) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            if (pe_rate_parse(value[i].data + 5, value[i].len - 5, &rate)
+                != 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (name.len == 0 || rate.count == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone=NAME:SIZE\" and "
+                           "\"rate=N r/s|r/m|r/h|r/d\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->rate = rate;
+    zone->name = name;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_privacy_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\" in \"%V\" directive",
+                           &name, &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_privacy_limit_init_zone;
+    shm_zone->data = zone;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" in \"%V\" directive",
+                       &value[i], &cmd->name);
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_http_privacy_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_privacy_loc_conf_t *plcf = conf;
+
+    ngx_int_t                  burst;
+    ngx_str_t                 *value, s;
+    ngx_uint_t                 i, nodelay;
+    ngx_shm_zone_t            *shm_zone;
+    ngx_http_privacy_limit_t  *limit, *limits;
+
+    value = cf->args->elts;
+
+    shm_zone = NULL;
+    burst = 0;
+    nodelay = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.len = value[i].len - 5;
+            s.data = value[i].data + 5;
+
+            shm_zone = ngx_shared_memory_add(cf, &s, 0,
+                                             &ngx_http_privacy_module);
+            if (shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            burst = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (burst < 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid burst value \"%V\" in \"%V\" "
+                                   "directive", &value[i], &cmd->name);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "nodelay") == 0) {
+            nodelay = 1;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive",
+                           &value[i], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"zone\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (plcf->limits == NULL) {
+        plcf->limits = ngx_array_create(cf->pool, 2,
+                                        sizeof(ngx_http_privacy_limit_t));
+        if (plcf->limits == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    limits = plcf->limits->elts;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        if (shm_zone == limits[i].zone) {
+            return "is duplicate";
+        }
+    }
+
+    if (plcf->limits->nelts == NGX_HTTP_PRIVACY_LIMITS_MAX) {
+        return "has too many zones";
+    }
+
+    limit = ngx_array_push(plcf->limits);
+    if (limit == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    limit->zone = shm_zone;
+    limit->burst = burst;
+    limit->nodelay = nodelay;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_http_privacy_limit_node_t *
+ngx_http_privacy_limit_lookup(ngx_http_privacy_limit_zone_t *zone,
+    ngx_str_t *key, uint32_t hash)
+{
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t              *node, *sentinel;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        ln = (ngx_http_privacy_limit_node_t *) &node->color;
+        rc = ngx_memn2cmp(key->data, ln->data, key->len, (size_t) ln->len);
+
+        if (rc == 0) {
+            return ln;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Frees idle keys (back to full: tat passed) from the LRU end, at most two;
+ * force: the oldest one whatever its state, when memory ran out.
+ */
+
+static void
+ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
+    uint64_t now, ngx_uint_t force)
+{
+    ngx_uint_t                      n;
+    ngx_queue_t                    *q;
+    ngx_rbtree_node_t              *node;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    for (n = 0; n < 2; n++) {
+
+        if (ngx_queue_empty(&zone->sh->queue)) {
+            return;
+        }
+
+        q = ngx_queue_last(&zone->sh->queue);
+        ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, queue);
+
+        if (!(force && n == 0) && ln->tat > now) {
+            return;
+        }
+
+        ngx_queue_remove(q);
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) ln - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_rbtree_delete(&zone->sh->rbtree, node);
+        ngx_slab_free_locked(zone->shpool, node);
+    }
+}
+
+
+static ngx_http_privacy_limit_node_t *
+ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
+    ngx_str_t *key, uint32_t hash, uint64_t now)
+{
+    size_t                          size;
+    ngx_rbtree_node_t              *node;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_privacy_limit_node_t, data)
+           + key->len;
+
+    ngx_http_privacy_limit_expire(zone, now, 0);
+
+    node = ngx_slab_alloc_locked(zone->shpool, size);
+
+    if (node == NULL) {
+        ngx_http_privacy_limit_expire(zone, now, 1);
+
+        node = ngx_slab_alloc_locked(zone->shpool, size);
+        if (node == NULL) {
+            return NULL;
+        }
+    }
+
+    node->key = hash;
+
+    ln = (ngx_http_privacy_limit_node_t *) &node->color;
+    ln->len = (u_short) key->len;
+    ln->tat = 0;
+    ngx_memcpy(ln->data, key->data, key->len);
+
+    ngx_rbtree_insert(&zone->sh->rbtree, node);
+    ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+
+    return ln;
+}
+
+
+ngx_int_t
+ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf)
+{
+    uint32_t                        hash[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    uint64_t                        now, delay;
+    ngx_str_t                       key[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    ngx_uint_t                      i, rejected;
+    ngx_time_t                     *tp;
+    pe_gcra_t                       g;
+    ngx_http_privacy_ctx_t         *ctx;
+    ngx_http_privacy_limit_t       *limits;
+    ngx_http_privacy_limit_seen_t  *seen;
+    ngx_http_privacy_limit_node_t  *ln;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    ctx = ngx_http_privacy_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->limit_done) {
+        return NGX_DECLINED;        /* back from a delay */
+    }
+
+    ctx->limit_done = 1;
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000000000 + (uint64_t) tp->msec * 1000000;
+
+    limits = plcf->limits->elts;
+    rejected = NGX_CONF_UNSET_UINT;
+    ctx->limit_nseen = 0;
+
+    /* first every zone is asked, nothing is charged */
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (ngx_http_complex_value(r, &zone->key, &key[i]) != NGX_OK) {
+            ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (key[i].len == 0 || key[i].len > 65535) {
+            continue;               /* no key: not limited, as limit_req */
+        }
+
+        hash[i] = ngx_crc32_short(key[i].data, key[i].len);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        ln = ngx_http_privacy_limit_lookup(zone, &key[i], hash[i]);
+        pe_gcra(&zone->rate, limits[i].burst, ln ? ln->tat : 0, now, &g);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        seen = &ctx->limit_seen[ctx->limit_nseen++];
+        seen->zone = limits[i].zone;
+        seen->remaining = g.remaining;
+        seen->reset = (g.reset + 999999999) / 1000000000;
+
+        if (!g.allowed && rejected == NGX_CONF_UNSET_UINT) {
+            rejected = i;
+            ctx->retry_after = (g.retry_after + 999999999) / 1000000000;
+        }
+    }
+
+    if (rejected != NGX_CONF_UNSET_UINT) {
+        ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
+        zone = limits[rejected].zone->data;
+
+        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "rate_limited",
+                                       ",\"limit\":\"%V\",\"retry_after\":%uL",
+                                       &zone->name, ctx->retry_after);
+    }
+
+    /* all passed: now each zone is charged */
+
+    delay = 0;
+    ctx->limit_nseen = 0;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (key[i].len == 0 || key[i].len > 65535) {
+            continue;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        ln = ngx_http_privacy_limit_lookup(zone, &key[i], hash[i]);
+
+        if (ln == NULL) {
+            ln = ngx_http_privacy_limit_create(zone, &key[i], hash[i], now);
+
+            if (ln == NULL) {
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "privacy: zone \"%V\" is out of memory",
+                              &zone->name);
+                ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
+                return NGX_HTTP_SERVICE_UNAVAILABLE;
+            }
+
+        } else {
+            ngx_queue_remove(&ln->queue);
+            ngx_queue_insert_head(&zone->sh->queue, &ln->queue);
+        }
+
+        pe_gcra(&zone->rate, limits[i].burst, ln->tat, now, &g);
+
+        /* another worker may have come first: then this one is not charged */
+        if (g.allowed) {
+            ln->tat = g.tat;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        seen = &ctx->limit_seen[ctx->limit_nseen++];
+        seen->zone = limits[i].zone;
+        seen->remaining = g.remaining;
+        seen->reset = (g.reset + 999999999) / 1000000000;
+
+        if (g.allowed && !limits[i].nodelay && g.delay > delay) {
+            delay = g.delay;
+        }
+    }
+
+    if (delay == 0) {
+        ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_PASSED;
+        return NGX_DECLINED;
+    }
+
+    /* within the burst, without nodelay: held to the rate, as limit_req */
+
+    ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_DELAYED;
+
+    if (r->connection->read->ready) {
+        ngx_post_event(r->connection->read, &ngx_posted_events);
+
+    } else if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_privacy_limit_delay;
+
+    r->connection->write->delayed = 1;
+    ngx_add_timer(r->connection->write, (ngx_msec_t) (delay / 1000000) + 1);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_privacy_limit_delay(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
+{
+    u_char                         *p, *q, *end, *pend;
+    size_t                          len;
+    ngx_uint_t                      i;
+    ngx_table_elt_t                *h;
+    ngx_http_privacy_ctx_t         *ctx;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_privacy_module);
+
+    if (r != r->main || ctx == NULL || ctx->limit_nseen == 0) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    len = 0;
+
+    for (i = 0; i < ctx->limit_nseen; i++) {
+        zone = ctx->limit_seen[i].zone->data;
+        len += zone->name.len + 2 + 2 * (3 + NGX_INT64_LEN) + 2;
+    }
+
+    p = ngx_pnalloc(r->pool, 2 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    pend = p + len;
+    q = pend;
+    end = pend + len;
+
+    /* RateLimit-Policy: "name";q=10;w=60  RateLimit: "name";r=3;t=42 */
+
+    for (i = 0; i < ctx->limit_nseen; i++) {
+        zone = ctx->limit_seen[i].zone->data;
+
+        p = ngx_slprintf(p, pend, "%s\"%V\";q=%uL;w=%uL", i ? ", " : "",
+                         &zone->name, zone->rate.count, zone->rate.window);
+        q = ngx_slprintf(q, end, "%s\"%V\";r=%uL;t=%uL", i ? ", " : "",
+                         &zone->name, ctx->limit_seen[i].remaining,
+                         ctx->limit_seen[i].reset);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "RateLimit-Policy");
+    h->value.data = pend - len;
+    h->value.len = p - h->value.data;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "RateLimit");
+    h->value.data = pend;
+    h->value.len = q - pend;
+
+    if (ctx->limit_status == NGX_HTTP_PRIVACY_LIMIT_REJECTED
+        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        h->value.data = p;
+        h->value.len = ngx_sprintf(p, "%uL", ctx->retry_after) - p;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+ngx_int_t
+ngx_http_privacy_limit_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_privacy_ctx_t  *ctx;
+
+    ctx = ngx_http_privacy_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->limit_status == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_http_privacy_limit_statuses[ctx->limit_status].data;
+    v->len = ngx_http_privacy_limit_statuses[ctx->limit_status].len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_privacy_limit_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_privacy_limit_header_filter;
+
+    return NGX_OK;
+}
