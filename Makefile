@@ -86,6 +86,7 @@ bench: deps all $(BUILD)/bench/parsers
 	$(BUILD)/bench/parsers
 	perl bench/upload.pl
 	perl bench/consent.pl
+	perl bench/limit.pl
 
 clean:
 	rm -rf $(BUILD)

@@ -513,8 +513,6 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
     rejected = NGX_CONF_UNSET_UINT;
     ctx->limit_nseen = 0;
 
-    /* first every zone is asked, nothing is charged */
-
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
 
@@ -523,11 +521,20 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        hash[i] = ngx_crc32_short(key[i].data, key[i].len);
+    }
+
+    /*
+     * With several zones, first every zone is asked and nothing charged;
+     * one zone alone is asked and charged at once, under one lock.
+     */
+
+    for (i = 0; plcf->limits->nelts > 1 && i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
         if (key[i].len == 0 || key[i].len > 65535) {
             continue;               /* no key: not limited, as limit_req */
         }
-
-        hash[i] = ngx_crc32_short(key[i].data, key[i].len);
 
         ngx_shmtx_lock(&zone->shpool->mutex);
         ln = ngx_http_privacy_limit_lookup(zone, &key[i], hash[i]);
@@ -590,7 +597,10 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
 
         pe_gcra(&zone->rate, limits[i].burst, ln->tat, now, &g);
 
-        /* another worker may have come first: then this one is not charged */
+        /*
+         * Several zones: another worker may have come first since they
+         * were asked, and then this request passes uncharged.
+         */
         if (g.allowed) {
             ln->tat = g.tat;
         }
@@ -601,6 +611,18 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
         seen->zone = limits[i].zone;
         seen->remaining = g.remaining;
         seen->reset = (g.reset + 999999999) / 1000000000;
+
+        if (!g.allowed && plcf->limits->nelts == 1) {
+            ctx->retry_after = (g.retry_after + 999999999) / 1000000000;
+            ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
+
+            return ngx_http_privacy_refuse(r, ctx,
+                                           NGX_HTTP_TOO_MANY_REQUESTS,
+                                           "rate_limited",
+                                           ",\"limit\":\"%V\","
+                                           "\"retry_after\":%uL",
+                                           &zone->name, ctx->retry_after);
+        }
 
         if (g.allowed && !limits[i].nodelay && g.delay > delay) {
             delay = g.delay;
