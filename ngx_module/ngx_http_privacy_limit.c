@@ -682,6 +682,23 @@ ngx_http_privacy_limit_delay(ngx_http_request_t *r)
 }
 
 
+static u_char *
+ngx_http_privacy_decimal(u_char *p, uint64_t n)
+{
+    u_char   digits[NGX_INT64_LEN];
+    u_char  *d;
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
+}
+
+
 static ngx_int_t
 ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
 {
@@ -714,17 +731,35 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
     q = pend;
     end = pend + len;
 
-    /* RateLimit-Policy: "name";q=10;w=60  RateLimit: "name";r=3;t=42 */
+    /*
+     * RateLimit-Policy: "name";q=10;w=60  RateLimit: "name";r=3;t=42,
+     * written out by hand: this runs for every response of the location
+     */
 
     for (i = 0; i < ctx->limit_nseen; i++) {
         zone = ctx->limit_seen[i].zone->data;
 
-        p = ngx_slprintf(p, pend, "%s\"%V\";q=%uL;w=%uL", i ? ", " : "",
-                         &zone->name, zone->rate.count, zone->rate.window);
-        q = ngx_slprintf(q, end, "%s\"%V\";r=%uL;t=%uL", i ? ", " : "",
-                         &zone->name, ctx->limit_seen[i].remaining,
-                         ctx->limit_seen[i].reset);
+        if (i) {
+            p = ngx_cpymem(p, ", ", 2);
+            q = ngx_cpymem(q, ", ", 2);
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, zone->name.data, zone->name.len);
+        p = ngx_cpymem(p, "\";q=", 4);
+        p = ngx_http_privacy_decimal(p, zone->rate.count);
+        p = ngx_cpymem(p, ";w=", 3);
+        p = ngx_http_privacy_decimal(p, zone->rate.window);
+
+        *q++ = '"';
+        q = ngx_cpymem(q, zone->name.data, zone->name.len);
+        q = ngx_cpymem(q, "\";r=", 4);
+        q = ngx_http_privacy_decimal(q, ctx->limit_seen[i].remaining);
+        q = ngx_cpymem(q, ";t=", 3);
+        q = ngx_http_privacy_decimal(q, ctx->limit_seen[i].reset);
     }
+
+    (void) end;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
