@@ -29,7 +29,7 @@ PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps test run fuzz fuzz-build bench unit clean
+.PHONY: all deps test run fuzz fuzz-build bench unit clean asan
 
 all: $(MODULE) $(BACKEND) $(UNIT_TESTS)
 
@@ -43,6 +43,20 @@ $(MODULE): $(BUILD)/ngx/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(BUILD)/ngx -f objs/Makefile modules
 	cp $(BUILD)/ngx/objs/ngx_http_privacy_module.so $@
 
+# the module built with AddressSanitizer, for a second pass of the nginx
+# tests with the ASan runtime preloaded into nginx (make test does both)
+ASAN_MODULE  := $(BUILD)/asan/ngx_http_privacy_module.so
+ASAN_FLAGS   := -fsanitize=address -fno-omit-frame-pointer
+
+$(BUILD)/ngx-asan/objs/Makefile: config scripts/configure-module.sh
+	NGX_BUILD_DIR=$(BUILD)/ngx-asan PRIVACY_CC_OPT="$(ASAN_FLAGS)" \
+	    scripts/configure-module.sh
+
+$(ASAN_MODULE): $(BUILD)/ngx-asan/objs/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(BUILD)/ngx-asan -f objs/Makefile modules
+	@mkdir -p $(BUILD)/asan
+	cp $(BUILD)/ngx-asan/objs/ngx_http_privacy_module.so $@
+
 $(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -o $@ $(BACKEND_SRCS) $(BACKEND_LIBS)
@@ -55,6 +69,8 @@ $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	    -lcrypto
 
 unit: $(UNIT_TESTS)
+
+asan: $(ASAN_MODULE)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/fuzz
@@ -71,9 +87,16 @@ fuzz: deps fuzz-build
 	        $(BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; \
 	done
 
+NGINX_TESTS  := $(wildcard t/00-*.t t/1*.t t/3*.t t/4*.t)
+
 test: deps
-	$(MAKE) all fuzz-build
+	$(MAKE) all fuzz-build $(ASAN_MODULE)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -I t/lib t/
+	@echo "# the nginx tests again, the module under AddressSanitizer"
+	PE_MODULE=$(CURDIR)/$(ASAN_MODULE) \
+	PE_NGINX_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	ASAN_OPTIONS=detect_leaks=0 \
+	prove -I t/lib $(NGINX_TESTS)
 
 run: deps all
 	scripts/run.sh

@@ -3,13 +3,14 @@
 # tree from nginx-dev, with the flags the Debian binary was built with
 # (conf_flags: --with-compat and the rest), so the .so loads into it.
 #
-# The tree is linked, not copied, into build/ngx: configure writes its
-# Makefile and objs/ there and nothing into /usr/share/nginx/src.
+# The tree is linked, not copied, into build/ngx (NGX_BUILD_DIR): configure
+# writes its Makefile and objs/ there and nothing into /usr/share/nginx/src.
+# PRIVACY_CC_OPT adds compiler flags, e.g. -fsanitize=address.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 ngx_src=${NGX_SRC:-/usr/share/nginx/src}
-dir="$top/build/ngx"
+dir="$top/${NGX_BUILD_DIR:-build/ngx}"
 
 if [ ! -f "$ngx_src/conf_flags" ]; then
     echo "configure-module: $ngx_src/conf_flags not found (apt-get install nginx-dev)" >&2
