@@ -629,6 +629,10 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
         }
     }
 
+    if (ctx->limit_nseen == 0) {
+        return NGX_DECLINED;        /* no key in any zone: not limited */
+    }
+
     if (delay == 0) {
         ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_PASSED;
         return NGX_DECLINED;

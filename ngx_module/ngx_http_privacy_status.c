@@ -35,9 +35,18 @@ static const char  *ngx_http_privacy_reasons[] = {
 #define NGX_HTTP_PRIVACY_REASONS  9
 
 
+/* $privacy_limit_status: PASSED, DELAYED, REJECTED, ERROR */
+#define NGX_HTTP_PRIVACY_LIMIT_STATES  5
+
+static const char  *ngx_http_privacy_limit_states[] = {
+    NULL, "passed", "delayed", "rejected", "error"
+};
+
+
 typedef struct {
     ngx_atomic_t  decisions[NGX_HTTP_PRIVACY_REASONS]
                            [NGX_HTTP_PRIVACY_GROUP_SLOTS];
+    ngx_atomic_t  limits[NGX_HTTP_PRIVACY_LIMIT_STATES];
 } ngx_http_privacy_counters_t;
 
 
@@ -137,7 +146,7 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
 
     /* a request the module had nothing to say about is not counted */
     if (ctx == NULL || !(ctx->evaluated || ctx->status
-                         || ctx->upload_checked))
+                         || ctx->upload_checked || ctx->limit_status))
     {
         return NGX_OK;
     }
@@ -165,6 +174,11 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
             ? ctx->group_index : 0;
 
     (void) ngx_atomic_fetch_add(&counters->decisions[reason][group], 1);
+
+    if (ctx->limit_status && ctx->limit_status < NGX_HTTP_PRIVACY_LIMIT_STATES)
+    {
+        (void) ngx_atomic_fetch_add(&counters->limits[ctx->limit_status], 1);
+    }
 
     return NGX_OK;
 }
@@ -198,7 +212,7 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_str_t                      format, *gname;
-    ngx_uint_t                     reason, group, prometheus, first, total;
+    ngx_uint_t                     reason, group, prometheus, first, total, i;
     ngx_chain_t                    out;
     ngx_atomic_uint_t              n;
     ngx_http_privacy_counters_t   *counters;
@@ -220,8 +234,8 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
     counters = pmcf->status_zone->data;
 
-    size = 256 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
-                 * (64 + 32 + NGX_ATOMIC_T_LEN);
+    size = 1024 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
+                  * (64 + 32 + NGX_ATOMIC_T_LEN);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -279,7 +293,29 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
         }
     }
 
-    if (!prometheus) {
+    if (prometheus) {
+        b->last = ngx_slprintf(b->last, b->end,
+                      "# HELP privacy_limit_requests_total Requests of "
+                      "limited locations, by outcome.\n"
+                      "# TYPE privacy_limit_requests_total counter\n");
+
+        for (i = 1; i < NGX_HTTP_PRIVACY_LIMIT_STATES; i++) {
+            b->last = ngx_slprintf(b->last, b->end,
+                          "privacy_limit_requests_total{outcome=\"%s\"} "
+                          "%uA\n", ngx_http_privacy_limit_states[i],
+                          counters->limits[i]);
+        }
+
+    } else {
+        b->last = ngx_slprintf(b->last, b->end, "},\"limits\":{");
+
+        for (i = 1; i < NGX_HTTP_PRIVACY_LIMIT_STATES; i++) {
+            b->last = ngx_slprintf(b->last, b->end, "%s\"%s\":%uA",
+                                   i > 1 ? "," : "",
+                                   ngx_http_privacy_limit_states[i],
+                                   counters->limits[i]);
+        }
+
         b->last = ngx_slprintf(b->last, b->end, "}}\n");
     }
 

@@ -56,6 +56,10 @@ $t->nginx_start(<<'EOF', workers => 2);
             privacy_limit zone=daily burst=2 nodelay;
             proxy_pass http://127.0.0.1:%%PORT_up_app%%;
         }
+
+        location = /status {
+            privacy_status;
+        }
     }
 EOF
 
@@ -121,12 +125,22 @@ $r = http_get($port, '/daily', 'X-User' => 'dave');
 ok($r->{headers}{'retry-after'} > 28000, 'retry in about 8 hours: '
    . $r->{headers}{'retry-after'} . ' s');
 
+# the outcomes, counted by both workers in shared memory
+$r = http_get($port, '/status');
+my ($limits) = $r->{body} =~ /"limits":(\{[^}]*\})/;
+is($limits, '{"passed":14,"delayed":3,"rejected":7,"error":0}',
+   'privacy_status counts 14 passed, 3 delayed, 7 rejected');
+like(http_get($port, '/status?format=prometheus')->{body},
+     qr/^privacy_limit_requests_total\{outcome="rejected"\} 7$/m,
+     '... in Prometheus text too');
+
 $t->nginx_stop;
 
 my $log = $t->read_file('limits.log');
 like($log, qr{^/burst 200 PASSED$}m, '$privacy_limit_status PASSED');
 like($log, qr{^/burst 429 REJECTED$}m, '... REJECTED');
 like($log, qr{^/paced 200 DELAYED$}m, '... DELAYED');
+like($log, qr{^/user 200 -$}m, '... and not found ("-") where no key applied');
 
 # configuration errors
 $t->conf_fails('privacy_limit_zone $binary_remote_addr zone=a:1m rate=10r/w;',
