@@ -26,7 +26,8 @@ sub new {
     }, $class;
 
     my $t = $self->{t};
-    $opt{setup}->($t) if $opt{setup};
+    $self->{setup} = $opt{setup};
+    $self->{setup}->($t) if $self->{setup};
     $t->nginx_start($self->{http}, workers => 1,
                     main => 'worker_cpu_affinity 10;');
 
@@ -120,14 +121,7 @@ sub callgrind {
 sub _callgrind_run {
     my ($self, $count, $send, $uri) = @_;
     my $cg = PETest->new;
-    for my $f (@{ $self->{files} // [] }) {
-        (my $dir = $f) =~ s{/[^/]+$}{};
-        if ($dir ne $f) {
-            mkdir $cg->dir . "/$dir";
-            chmod 0755, $cg->dir . "/$dir";
-        }
-        $cg->write_file($f, $self->{t}->read_file($f) // '');
-    }
+    $self->{setup}->($cg) if $self->{setup};
     my $conf = $cg->write_file('nginx.conf', $cg->nginx_conf(
         $self->{http}, master_process => 'off'));
     my $pid = $cg->spawn('valgrind', 'valgrind', '--tool=callgrind',
@@ -146,6 +140,15 @@ sub _callgrind_run {
     my ($total) = ($cg->read_file('valgrind.log') // '')
         =~ /Collected : (\d+)/;
     return $total;
+}
+
+# a setup for new(): a small static file, www/index.html, about 600 bytes
+sub static_site {
+    my ($t) = @_;
+    mkdir $t->dir . '/www';
+    chmod 0755, $t->dir . '/www';
+    $t->write_file('www/index.html', '<!DOCTYPE html><title>ok</title>'
+                   . ('<p>privacy-edge</p>' x 30));
 }
 
 sub callgrind_row {

@@ -42,15 +42,8 @@ my $http = <<"NGX";
     }
 NGX
 
-my $setup = sub {
-    my ($t) = @_;
-    mkdir $t->dir . '/www';
-    chmod 0755, $t->dir . '/www';
-    $t->write_file('www/index.html', '<!DOCTYPE html><title>ok</title>'
-                   . ('<p>privacy-edge</p>' x 30));
-};
 
-my $b = PEBench->new(http => $http, setup => $setup);
+my $b = PEBench->new(http => $http, setup => \&PEBench::static_site);
 my $tcf = tcf_string(purposes => [1, 8, 9]);
 my @headers = ('CF-IPCountry: DE',
                "Cookie: euconsent-v2=$tcf; _ga=GA1.1.1; session=abc; "
@@ -63,7 +56,6 @@ $b->compare('enforced vs bare', '/bare/', '/enforced/',
             headers => \@headers);
 
 my %h = map { split /: /, $_, 2 } @headers;
-$b->{files} = ['www/index.html'];
 my $ir = $b->callgrind(200, sub {
     my ($port, $uri) = @_;
     return http_get($port, $uri, %h)->{status} == 200;

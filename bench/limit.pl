@@ -42,15 +42,8 @@ my $http = <<'NGX';
     }
 NGX
 
-my $setup = sub {
-    my ($t) = @_;
-    mkdir $t->dir . '/www';
-    chmod 0755, $t->dir . '/www';
-    $t->write_file('www/index.html', '<!DOCTYPE html><title>ok</title>'
-                   . ('<p>privacy-edge</p>' x 30));
-};
 
-my $b = PEBench->new(http => $http, setup => $setup);
+my $b = PEBench->new(http => $http, setup => \&PEBench::static_site);
 
 $b->header('privacy-edge local rate limit, 600 B file, a rate never reached');
 $b->compare('control: bare vs bare (A/A)', '/bare/', '/control/');
@@ -58,7 +51,6 @@ $b->compare('limit_req vs bare', '/bare/', '/limit_req/');
 $b->compare('privacy_limit vs bare', '/bare/', '/privacy_limit/');
 $b->compare('privacy_limit vs limit_req', '/limit_req/', '/privacy_limit/');
 
-$b->{files} = ['www/index.html'];
 my $ir = $b->callgrind(200, sub {
     my ($port, $uri) = @_;
     return http_get($port, $uri)->{status} == 200;
