@@ -130,6 +130,11 @@ is(vars($port, 'CF-IPCountry' => 'US', 'CF-Region-Code' => 'CA',
         'Sec-GPC' => 'true'),
    "region=US-CA group=us_privacy_states consent=$all gpc=0",
    'Sec-GPC: true is not GPC (exactly "1")');
+my $two = http($port, "GET /vars HTTP/1.1\r\nHost: x\r\nCF-IPCountry: US\r\n"
+                    . "CF-Region-Code: CA\r\nSec-GPC: 1\r\nSec-GPC: 0\r\n"
+                    . "Connection: close\r\n\r\n");
+like($two->{body}, qr/gpc=0$/m,
+     'two Sec-GPC headers, one not "1": no GPC');
 is(vars($port, 'CF-IPCountry' => 'US', 'CF-Region-Code' => 'WA'),
    "region=US-WA group= consent=$all gpc=0",
    'US-WA: no group, the default');

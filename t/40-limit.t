@@ -24,6 +24,7 @@ $t->nginx_start(<<'EOF', workers => 2);
     privacy_limit_zone "all" zone=global:1m rate=2r/m;
     privacy_limit_zone $http_x_user zone=paced:1m rate=10r/s;
     privacy_limit_zone $http_x_user zone=daily:1m rate=3r/d;
+    privacy_limit_zone $http_x_user zone=tiny:32k rate=1r/m;
 
     log_format limits '$request_uri $status $privacy_limit_status';
 
@@ -54,6 +55,11 @@ $t->nginx_start(<<'EOF', workers => 2);
 
         location /daily {
             privacy_limit zone=daily burst=2 nodelay;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        location /tiny {
+            privacy_limit zone=tiny nodelay;
             proxy_pass http://127.0.0.1:%%PORT_up_app%%;
         }
 
@@ -125,13 +131,37 @@ $r = http_get($port, '/daily', 'X-User' => 'dave');
 ok($r->{headers}{'retry-after'} > 28000, 'retry in about 8 hours: '
    . $r->{headers}{'retry-after'} . ' s');
 
+# a full zone makes room by expiring its oldest keys: far more keys than
+# 32 KiB holds all pass, with no alert
+my $ok = 0;
+for my $i (1 .. 1500) {
+    $ok++ if http_get($port, '/tiny', 'X-User' => "user-$i")->{status} == 200;
+}
+is($ok, 1500, '1500 keys through a 32 KiB zone: room is made for each');
+
+# the zone's keys survive a reload: asked once new workers run
+my $workers = sub { scalar(() = $t->error_log =~ /start worker process \d+/g) };
+my $started = $workers->();
+$t->nginx_signal('HUP');
+for (1 .. 100) {
+    last if $workers->() >= $started + 2;
+    select(undef, undef, undef, 0.05);
+}
+is($workers->(), $started + 2, 'nginx -s reload started two new workers');
+select(undef, undef, undef, 0.5);   # the old workers stop accepting
+is(http_get($port, '/burst')->{status}, 429,
+   'after the reload the exhausted key is still refused');
+
 # the outcomes, counted by both workers in shared memory
 $r = http_get($port, '/status');
 my ($limits) = $r->{body} =~ /"limits":(\{[^}]*\})/;
-is($limits, '{"passed":14,"delayed":3,"rejected":7,"error":0}',
-   'privacy_status counts 14 passed, 3 delayed, 7 rejected');
+like($limits, qr/^\{"passed":(\d+),"delayed":3,"rejected":(\d+),"error":0\}$/,
+   'privacy_status counts by outcome');
+my ($passed, $rejected) = $limits =~ /"passed":(\d+).*"rejected":(\d+)/;
+is($passed, 14 + 1500, '... 14 + 1500 passed');
+is($rejected, 8, '... 8 rejected (7, and the one after the reload)');
 like(http_get($port, '/status?format=prometheus')->{body},
-     qr/^privacy_limit_requests_total\{outcome="rejected"\} 7$/m,
+     qr/^privacy_limit_requests_total\{outcome="rejected"\} $rejected$/m,
      '... in Prometheus text too');
 
 $t->nginx_stop;
