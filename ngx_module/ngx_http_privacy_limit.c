@@ -17,7 +17,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ngx_http_privacy_module.h"
+#include "pe_jws.h"
 
 
 #define NGX_HTTP_PRIVACY_LIMIT_PASSED    1
@@ -32,6 +35,7 @@ typedef struct {
     u_short                      len;
     ngx_queue_t                  queue;
     uint64_t                     tat;
+    uint64_t                     blocked;  /* sync=redis: refused until */
     u_char                       data[1];
 } ngx_http_privacy_limit_node_t;
 
@@ -49,6 +53,7 @@ typedef struct {
     pe_rate_t                        rate;
     ngx_http_complex_value_t         key;
     ngx_str_t                        name;
+    ngx_uint_t                       sync;     /* sync=redis */
 } ngx_http_privacy_limit_zone_t;
 
 
@@ -168,9 +173,11 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     pe_rate_t                          rate;
     ngx_shm_zone_t                    *shm_zone;
     ngx_http_privacy_limit_zone_t     *zone;
+    ngx_http_privacy_main_conf_t      *pmcf;
     ngx_http_compile_complex_value_t   ccv;
 
     value = cf->args->elts;
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
 
     zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_privacy_limit_zone_t));
     if (zone == NULL) {
@@ -216,6 +223,12 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "sync=redis") == 0) {
+            zone->sync = 1;
+            pmcf->redis_used = 1;
             continue;
         }
 
@@ -470,6 +483,7 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
     ln = (ngx_http_privacy_limit_node_t *) &node->color;
     ln->len = (u_short) key->len;
     ln->tat = 0;
+    ln->blocked = 0;
     ngx_memcpy(ln->data, key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
@@ -479,107 +493,298 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
 }
 
 
-ngx_int_t
-ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
-    ngx_http_privacy_loc_conf_t *plcf)
+/*
+ * GCRA in Redis, on Redis's clock, for every sync=redis zone of a request
+ * at once: all must pass for any to be charged, atomically.  Times in
+ * microseconds (a Lua number holds them exactly; nanoseconds it would
+ * round).  Returns allowed, the first refusing zone, the microseconds
+ * until a retry may pass, then remaining, reset and delay for each zone.
+ * Redis before 5 needs replicate_commands() to write after TIME.
+ */
+
+static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_script = {
+    ngx_string(
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local out = {1, 0, 0}\n"
+    "local tats = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local interval = tonumber(ARGV[2 * i - 1]) / 1000\n"
+    "  local tau = tonumber(ARGV[2 * i]) * interval\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[i])) or 0\n"
+    "  local base = math.max(tat, now)\n"
+    "  local nxt = base + interval\n"
+    "  local at = nxt - tau - interval\n"
+    "  if now < at then\n"
+    "    if out[1] == 1 then out[1] = 0; out[2] = i end\n"
+    "    out[3] = math.max(out[3], math.ceil(at - now))\n"
+    "    out[#out + 1] = 0\n"
+    "    out[#out + 1] = math.ceil(math.max(tat - now, 0))\n"
+    "    out[#out + 1] = 0\n"
+    "  else\n"
+    "    tats[i] = nxt\n"
+    "    out[#out + 1] = math.floor((now + tau + interval - nxt) / interval"
+    " + 0.000001)\n"
+    "    out[#out + 1] = math.ceil(nxt - now)\n"
+    "    out[#out + 1] = math.ceil(base - now)\n"
+    "  end\n"
+    "end\n"
+    "if out[1] == 1 then\n"
+    "  for i = 1, #KEYS do\n"
+    "    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX',\n"
+    "               math.ceil((tats[i] - now) / 1000) + 1)\n"
+    "  end\n"
+    "end\n"
+    "return out\n"),
+    { 0 }
+};
+
+
+#define NGX_HTTP_PRIVACY_WAIT_ASKED     0
+#define NGX_HTTP_PRIVACY_WAIT_ANSWERED  1
+#define NGX_HTTP_PRIVACY_WAIT_FAILED    2
+
+/* a request waiting for Redis; in the request's pool */
+struct ngx_http_privacy_limit_wait_s {
+    ngx_http_request_t              *r;
+    ngx_http_privacy_redis_call_t   *call;     /* NULL: not waiting */
+    ngx_event_t                      ev;       /* timeout, then wake-up */
+    ngx_uint_t                       state;
+    ngx_uint_t                       nsync;
+    int64_t                          values[3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX];
+};
+
+
+char *
+ngx_http_privacy_limit_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf)
 {
-    uint32_t                        hash[NGX_HTTP_PRIVACY_LIMITS_MAX];
-    uint64_t                        now, delay;
-    ngx_str_t                       key[NGX_HTTP_PRIVACY_LIMITS_MAX];
-    ngx_uint_t                      i, rejected;
-    ngx_time_t                     *tp;
-    pe_gcra_t                       g;
-    ngx_http_privacy_ctx_t         *ctx;
-    ngx_http_privacy_limit_t       *limits;
+    if (!pmcf->redis_used) {
+        return NGX_CONF_OK;
+    }
+
+    if (pmcf->redis == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"privacy_limit_zone\" with \"sync=redis\" needs "
+                      "\"privacy_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_privacy_limit_script.sha1[0] == '\0'
+        && ngx_http_privacy_redis_script_init(&ngx_http_privacy_limit_script)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static uint64_t
+ngx_http_privacy_limit_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000000000 + (uint64_t) tp->msec * 1000000;
+}
+
+
+static void
+ngx_http_privacy_limit_see(ngx_http_privacy_ctx_t *ctx,
+    ngx_shm_zone_t *shm_zone, uint64_t remaining, uint64_t reset_ns)
+{
     ngx_http_privacy_limit_seen_t  *seen;
+
+    seen = &ctx->limit_seen[ctx->limit_nseen++];
+    seen->zone = shm_zone;
+    seen->remaining = remaining;
+    seen->reset = (reset_ns + 999999999) / 1000000000;
+}
+
+
+static ngx_int_t
+ngx_http_privacy_limit_reject(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx, ngx_http_privacy_limit_zone_t *zone,
+    uint64_t retry_ns)
+{
+    ctx->retry_after = (retry_ns + 999999999) / 1000000000;
+    ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
+
+    return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                   "rate_limited",
+                                   ",\"limit\":\"%V\",\"retry_after\":%uL",
+                                   &zone->name, ctx->retry_after);
+}
+
+
+static ngx_uint_t
+ngx_http_privacy_limit_keyed(ngx_str_t *key)
+{
+    /* no key: not limited, as limit_req */
+    return key->len != 0 && key->len <= 65535;
+}
+
+
+/*
+ * The over-limit cache: a sync=redis key that Redis refused stays refused
+ * here, without asking, until Redis said it may pass again.  Nothing any
+ * node does meanwhile can make it pass sooner.
+ */
+
+static uint64_t
+ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
+    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t *reset)
+{
+    uint64_t                        blocked;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ln = ngx_http_privacy_limit_lookup(zone, key, hash);
+    blocked = 0;
+
+    if (ln && ln->blocked > now) {
+        blocked = ln->blocked - now;
+        *reset = ln->tat > now ? ln->tat - now : blocked;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return blocked;
+}
+
+
+/*
+ * Redis refused the key until "until", and it is back to full at "full":
+ * the local state learns both, so that a fallback to the local zone goes
+ * on from the global state.
+ */
+
+static void
+ngx_http_privacy_limit_block(ngx_http_privacy_limit_zone_t *zone,
+    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t until,
+    uint64_t full)
+{
+    ngx_http_privacy_limit_node_t  *ln;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    ln = ngx_http_privacy_limit_lookup(zone, key, hash);
+
+    if (ln == NULL) {
+        ln = ngx_http_privacy_limit_create(zone, key, hash, now);
+    }
+
+    if (ln) {
+        ln->blocked = until;
+
+        /* also keeps the node from LRU expiry while it blocks */
+        if (ln->tat < full) {
+            ln->tat = full;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * The local zones are asked, and nothing is charged.  local_sync: the
+ * sync=redis zones are asked locally too (Redis cannot be).  Returns the
+ * index of a zone that refuses, or NGX_CONF_UNSET_UINT, with the longest
+ * wait in *retry.
+ */
+
+static ngx_uint_t
+ngx_http_privacy_limit_ask(ngx_http_privacy_loc_conf_t *plcf,
+    ngx_http_privacy_ctx_t *ctx, uint64_t now, ngx_uint_t local_sync,
+    uint64_t *retry)
+{
+    ngx_uint_t                      i, rejected;
+    pe_gcra_t                       g;
+    ngx_http_privacy_limit_t       *limits;
     ngx_http_privacy_limit_node_t  *ln;
     ngx_http_privacy_limit_zone_t  *zone;
 
-    ctx = ngx_http_privacy_create_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->limit_done) {
-        return NGX_DECLINED;        /* back from a delay */
-    }
-
-    ctx->limit_done = 1;
-
-    tp = ngx_timeofday();
-    now = (uint64_t) tp->sec * 1000000000 + (uint64_t) tp->msec * 1000000;
-
     limits = plcf->limits->elts;
     rejected = NGX_CONF_UNSET_UINT;
-    ctx->limit_nseen = 0;
+    *retry = 0;
 
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
 
-        if (ngx_http_complex_value(r, &zone->key, &key[i]) != NGX_OK) {
-            ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        hash[i] = ngx_crc32_short(key[i].data, key[i].len);
-    }
-
-    /*
-     * With several zones, first every zone is asked and nothing charged;
-     * one zone alone is asked and charged at once, under one lock.
-     */
-
-    for (i = 0; plcf->limits->nelts > 1 && i < plcf->limits->nelts; i++) {
-        zone = limits[i].zone->data;
-
-        if (key[i].len == 0 || key[i].len > 65535) {
-            continue;               /* no key: not limited, as limit_req */
+        if (!ngx_http_privacy_limit_keyed(&ctx->limit_key[i])
+            || (zone->sync && !local_sync))
+        {
+            continue;
         }
 
         ngx_shmtx_lock(&zone->shpool->mutex);
-        ln = ngx_http_privacy_limit_lookup(zone, &key[i], hash[i]);
+        ln = ngx_http_privacy_limit_lookup(zone, &ctx->limit_key[i],
+                                           ctx->limit_hash[i]);
         pe_gcra(&zone->rate, limits[i].burst, ln ? ln->tat : 0, now, &g);
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        seen = &ctx->limit_seen[ctx->limit_nseen++];
-        seen->zone = limits[i].zone;
-        seen->remaining = g.remaining;
-        seen->reset = (g.reset + 999999999) / 1000000000;
+        if (!g.allowed) {
+            if (rejected == NGX_CONF_UNSET_UINT) {
+                rejected = i;
+            }
 
-        if (!g.allowed && rejected == NGX_CONF_UNSET_UINT) {
-            rejected = i;
-            ctx->retry_after = (g.retry_after + 999999999) / 1000000000;
+            if (g.retry_after > *retry) {
+                *retry = g.retry_after;
+            }
         }
     }
 
-    if (rejected != NGX_CONF_UNSET_UINT) {
-        ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
-        zone = limits[rejected].zone->data;
+    return rejected;
+}
 
-        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                       "rate_limited",
-                                       ",\"limit\":\"%V\",\"retry_after\":%uL",
-                                       &zone->name, ctx->retry_after);
-    }
 
-    /* all passed: now each zone is charged */
+/*
+ * All passed: each zone is charged.  wait: Redis's answer for the
+ * sync=redis zones, which are then charged locally too (a node that loses
+ * Redis goes on from its own share, not from a full bucket); without it
+ * they count as local zones.
+ */
 
+static ngx_int_t
+ngx_http_privacy_limit_charge(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx,
+    uint64_t now, ngx_http_privacy_limit_wait_t *wait)
+{
+    int64_t                        *v;
+    uint64_t                        delay, zdelay;
+    ngx_uint_t                      i, s, one;
+    pe_gcra_t                       g;
+    ngx_http_privacy_limit_t       *limits;
+    ngx_http_privacy_limit_node_t  *ln;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    limits = plcf->limits->elts;
     delay = 0;
     ctx->limit_nseen = 0;
+    one = (plcf->limits->nelts == 1);
+    s = 0;
 
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
 
-        if (key[i].len == 0 || key[i].len > 65535) {
+        if (!ngx_http_privacy_limit_keyed(&ctx->limit_key[i])) {
             continue;
         }
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
-        ln = ngx_http_privacy_limit_lookup(zone, &key[i], hash[i]);
+        ln = ngx_http_privacy_limit_lookup(zone, &ctx->limit_key[i],
+                                           ctx->limit_hash[i]);
 
         if (ln == NULL) {
-            ln = ngx_http_privacy_limit_create(zone, &key[i], hash[i], now);
+            ln = ngx_http_privacy_limit_create(zone, &ctx->limit_key[i],
+                                               ctx->limit_hash[i], now);
 
             if (ln == NULL) {
                 ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -607,25 +812,27 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        seen = &ctx->limit_seen[ctx->limit_nseen++];
-        seen->zone = limits[i].zone;
-        seen->remaining = g.remaining;
-        seen->reset = (g.reset + 999999999) / 1000000000;
+        if (zone->sync && wait) {
+            /* Redis decided, and its numbers are the global ones */
+            v = &wait->values[3 + 3 * s++];
+            ngx_http_privacy_limit_see(ctx, limits[i].zone, (uint64_t) v[0],
+                                       (uint64_t) v[1] * 1000);
+            zdelay = (uint64_t) v[2] * 1000;
 
-        if (!g.allowed && plcf->limits->nelts == 1) {
-            ctx->retry_after = (g.retry_after + 999999999) / 1000000000;
-            ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
+        } else {
+            ngx_http_privacy_limit_see(ctx, limits[i].zone, g.remaining,
+                                       g.reset);
 
-            return ngx_http_privacy_refuse(r, ctx,
-                                           NGX_HTTP_TOO_MANY_REQUESTS,
-                                           "rate_limited",
-                                           ",\"limit\":\"%V\","
-                                           "\"retry_after\":%uL",
-                                           &zone->name, ctx->retry_after);
+            if (!g.allowed && one) {
+                return ngx_http_privacy_limit_reject(r, ctx, zone,
+                                                     g.retry_after);
+            }
+
+            zdelay = g.allowed ? g.delay : 0;
         }
 
-        if (g.allowed && !limits[i].nodelay && g.delay > delay) {
-            delay = g.delay;
+        if (!limits[i].nodelay && zdelay > delay) {
+            delay = zdelay;
         }
     }
 
@@ -656,6 +863,460 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
     ngx_add_timer(r->connection->write, (ngx_msec_t) (delay / 1000000) + 1);
 
     return NGX_AGAIN;
+}
+
+
+/* Redis answered, or the call failed: from hiredis's callback */
+
+static void
+ngx_http_privacy_limit_redis_done(void *data, void *r)
+{
+    redisReply                     *reply = r;
+    ngx_uint_t                      i, n;
+    ngx_http_privacy_limit_wait_t  *wait = data;
+
+    wait->call = NULL;
+    wait->state = NGX_HTTP_PRIVACY_WAIT_FAILED;
+
+    n = 3 + 3 * wait->nsync;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == n) {
+
+        for (i = 0; i < n; i++) {
+            if (reply->element[i]->type != REDIS_REPLY_INTEGER
+                || reply->element[i]->integer < 0)
+            {
+                break;
+            }
+
+            wait->values[i] = reply->element[i]->integer;
+        }
+
+        if (i == n && wait->values[1] <= (int64_t) wait->nsync) {
+            wait->state = NGX_HTTP_PRIVACY_WAIT_ANSWERED;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, wait->r->connection->log, 0,
+                          "privacy: unexpected reply from redis");
+        }
+    }
+
+    if (wait->ev.timer_set) {
+        ngx_del_timer(&wait->ev);
+    }
+
+    /* woken from the event loop, not from inside hiredis */
+    ngx_post_event(&wait->ev, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_privacy_limit_wake(ngx_event_t *ev)
+{
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_privacy_limit_wait_t  *wait;
+
+    wait = ev->data;
+    r = wait->r;
+    c = r->connection;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+
+        if (wait->call) {
+            ngx_http_privacy_redis_detach(wait->call, 1);
+            wait->call = NULL;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "privacy: redis did not answer in time");
+
+        wait->state = NGX_HTTP_PRIVACY_WAIT_FAILED;
+    }
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_privacy_limit_wait_cleanup(void *data)
+{
+    ngx_http_privacy_limit_wait_t  *wait = data;
+
+    if (wait->call) {
+        ngx_http_privacy_redis_detach(wait->call, 0);
+        wait->call = NULL;
+    }
+
+    if (wait->ev.timer_set) {
+        ngx_del_timer(&wait->ev);
+    }
+
+    if (wait->ev.posted) {
+        ngx_delete_posted_event(&wait->ev);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx)
+{
+    u_char                          *p;
+    ngx_str_t                        args[NGX_HTTP_PRIVACY_REDIS_ARGS];
+    ngx_uint_t                       i, n, nsync;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_privacy_limit_t        *limits;
+    ngx_http_privacy_limit_wait_t   *wait;
+    ngx_http_privacy_limit_zone_t   *zone;
+    ngx_http_privacy_main_conf_t    *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+    limits = plcf->limits->elts;
+
+    wait = ngx_pcalloc(r->pool, sizeof(ngx_http_privacy_limit_wait_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (wait == NULL || cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /*
+     * Keys "privacy:{zone:HMAC(key)}": no address or account in Redis,
+     * and each its own Cluster hash slot.  Then interval and burst.
+     */
+
+    nsync = 0;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (zone->sync && ngx_http_privacy_limit_keyed(&ctx->limit_key[i])) {
+            nsync++;
+        }
+    }
+
+    n = 0;
+    args[n].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (args[n].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    args[n].len = ngx_sprintf(args[n].data, "%ui", nsync) - args[n].data;
+    n++;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, sizeof("privacy:{:}") - 1 + zone->name.len
+                                 + PE_JWS_SIG_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        args[n].data = p;
+        p = ngx_cpymem(p, "privacy:{", 9);
+        p = ngx_cpymem(p, zone->name.data, zone->name.len);
+        *p++ = ':';
+
+        if (pe_hs256(pmcf->key.data, pmcf->key.len, ctx->limit_key[i].data,
+                     ctx->limit_key[i].len, (char *) p)
+            != 0)
+        {
+            return NGX_ERROR;
+        }
+
+        p += PE_JWS_SIG_LEN;
+        *p++ = '}';
+        args[n].len = p - args[n].data;
+        n++;
+    }
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        {
+            continue;
+        }
+
+        p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        args[n].data = p;
+        args[n].len = ngx_sprintf(p, "%uL", zone->rate.interval) - p;
+        n++;
+
+        p += NGX_INT64_LEN;
+        args[n].data = p;
+        args[n].len = ngx_sprintf(p, "%ui", limits[i].burst) - p;
+        n++;
+    }
+
+    wait->r = r;
+    wait->nsync = nsync;
+    wait->state = NGX_HTTP_PRIVACY_WAIT_ASKED;
+    wait->ev.handler = ngx_http_privacy_limit_wake;
+    wait->ev.data = wait;
+    wait->ev.log = r->connection->log;
+
+    wait->call = ngx_http_privacy_redis_eval(pmcf->redis,
+                                             &ngx_http_privacy_limit_script,
+                                             (int) n, args,
+                                             ngx_http_privacy_limit_redis_done,
+                                             wait);
+    if (wait->call == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_privacy_limit_wait_cleanup;
+    cln->data = wait;
+    ctx->limit_wait = wait;
+
+    /* the worker goes on; the request waits for the reply or the timer */
+
+    if (!r->connection->read->ready
+        && ngx_handle_read_event(r->connection->read, 0) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_add_timer(&wait->ev, ngx_http_privacy_redis_timeout(pmcf->redis));
+
+    return NGX_AGAIN;
+}
+
+
+/* Redis was not asked or did not answer: privacy_redis's fail= decides */
+
+static ngx_int_t
+ngx_http_privacy_limit_redis_failed(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx,
+    uint64_t now)
+{
+    uint64_t                       retry;
+    ngx_uint_t                     rejected;
+    ngx_http_privacy_limit_t      *limits;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+
+    if (ngx_http_privacy_redis_fail_closed(pmcf->redis)) {
+        ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
+        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "limiter_unavailable", "");
+    }
+
+    /* fail=open: the synced zones limit as local ones, on this node */
+
+    if (plcf->limits->nelts > 1) {
+        rejected = ngx_http_privacy_limit_ask(plcf, ctx, now, 1, &retry);
+
+        if (rejected != NGX_CONF_UNSET_UINT) {
+            limits = plcf->limits->elts;
+            return ngx_http_privacy_limit_reject(r, ctx,
+                                                 limits[rejected].zone->data,
+                                                 retry);
+        }
+    }
+
+    return ngx_http_privacy_limit_charge(r, plcf, ctx, now, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_privacy_limit_answered(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx)
+{
+    int64_t                         *v;
+    uint64_t                         now, retry;
+    ngx_uint_t                       i, s, rejected;
+    ngx_http_privacy_limit_t        *limits;
+    ngx_http_privacy_limit_wait_t   *wait;
+    ngx_http_privacy_limit_zone_t   *zone;
+
+    wait = ctx->limit_wait;
+    now = ngx_http_privacy_limit_now();
+    limits = plcf->limits->elts;
+
+    if (wait->state != NGX_HTTP_PRIVACY_WAIT_ANSWERED) {
+        return ngx_http_privacy_limit_redis_failed(r, plcf, ctx, now);
+    }
+
+    if (wait->values[0] == 1) {
+        return ngx_http_privacy_limit_charge(r, plcf, ctx, now, wait);
+    }
+
+    /* refused by Redis: remembered here until it may pass */
+
+    rejected = NGX_CONF_UNSET_UINT;
+    retry = (uint64_t) wait->values[2] * 1000;
+    ctx->limit_nseen = 0;
+    s = 0;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        {
+            continue;
+        }
+
+        v = &wait->values[3 + 3 * s++];
+        ngx_http_privacy_limit_see(ctx, limits[i].zone, (uint64_t) v[0],
+                                   (uint64_t) v[1] * 1000);
+
+        if (s == (ngx_uint_t) wait->values[1]) {
+            rejected = i;
+            ngx_http_privacy_limit_block(zone, &ctx->limit_key[i],
+                                         ctx->limit_hash[i], now,
+                                         now + retry,
+                                         now + (uint64_t) v[1] * 1000);
+        }
+    }
+
+    if (rejected == NGX_CONF_UNSET_UINT) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_privacy_limit_reject(r, ctx, limits[rejected].zone->data,
+                                         retry);
+}
+
+
+ngx_int_t
+ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf)
+{
+    uint64_t                        now, retry, blocked, reset;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, rejected, nsync;
+    ngx_http_privacy_ctx_t         *ctx;
+    ngx_http_privacy_limit_t       *limits;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    ctx = ngx_http_privacy_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->limit_done) {
+        return NGX_DECLINED;        /* back from a delay */
+    }
+
+    if (ctx->limit_wait) {
+        if (ctx->limit_wait->state == NGX_HTTP_PRIVACY_WAIT_ASKED) {
+            return NGX_AGAIN;       /* still waiting for Redis */
+        }
+
+        ctx->limit_done = 1;
+        return ngx_http_privacy_limit_answered(r, plcf, ctx);
+    }
+
+    now = ngx_http_privacy_limit_now();
+    limits = plcf->limits->elts;
+    rejected = NGX_CONF_UNSET_UINT;
+    retry = 0;
+    nsync = 0;
+    ctx->limit_nseen = 0;
+
+    for (i = 0; i < plcf->limits->nelts; i++) {
+        zone = limits[i].zone->data;
+
+        if (ngx_http_complex_value(r, &zone->key, &ctx->limit_key[i])
+            != NGX_OK)
+        {
+            ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->limit_hash[i] = ngx_crc32_short(ctx->limit_key[i].data,
+                                             ctx->limit_key[i].len);
+
+        if (!zone->sync
+            || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        {
+            continue;
+        }
+
+        nsync++;
+
+        blocked = ngx_http_privacy_limit_blocked(zone, &ctx->limit_key[i],
+                                                 ctx->limit_hash[i], now,
+                                                 &reset);
+        if (blocked) {
+            ngx_http_privacy_limit_see(ctx, limits[i].zone, 0, reset);
+
+            if (rejected == NGX_CONF_UNSET_UINT) {
+                rejected = i;
+            }
+
+            if (blocked > retry) {
+                retry = blocked;
+            }
+        }
+    }
+
+    if (rejected != NGX_CONF_UNSET_UINT) {
+        ctx->limit_done = 1;
+        return ngx_http_privacy_limit_reject(r, ctx,
+                                             limits[rejected].zone->data,
+                                             retry);
+    }
+
+    /*
+     * With several zones, first every local zone is asked and nothing
+     * charged; one zone alone is asked and charged at once, under one
+     * lock.  A request that a local zone refuses costs no global quota.
+     */
+
+    if (plcf->limits->nelts > 1) {
+        rejected = ngx_http_privacy_limit_ask(plcf, ctx, now, 0, &retry);
+
+        if (rejected != NGX_CONF_UNSET_UINT) {
+            ctx->limit_done = 1;
+            return ngx_http_privacy_limit_reject(r, ctx,
+                                                 limits[rejected].zone->data,
+                                                 retry);
+        }
+    }
+
+    if (nsync == 0) {
+        ctx->limit_done = 1;
+        return ngx_http_privacy_limit_charge(r, plcf, ctx, now, NULL);
+    }
+
+    rc = ngx_http_privacy_limit_ask_redis(r, plcf, ctx);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ctx->limit_done = 1;
+
+    if (rc == NGX_ERROR) {
+        ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_privacy_limit_redis_failed(r, plcf, ctx, now);
 }
 
 

@@ -124,6 +124,13 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       0,
       NULL },
 
+    { ngx_string("privacy_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_privacy_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("privacy_limit"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_privacy_limit,
@@ -178,10 +185,10 @@ ngx_module_t  ngx_http_privacy_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_privacy_redis_init_process,   /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_privacy_redis_exit_process,   /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -542,7 +549,7 @@ ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
 
     pmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
 
-    return NGX_CONF_OK;
+    return ngx_http_privacy_limit_init_main(cf, pmcf);
 }
 
 

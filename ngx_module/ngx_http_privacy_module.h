@@ -29,6 +29,32 @@
 
 #define NGX_HTTP_PRIVACY_GROUPS_MAX   30
 
+#define NGX_HTTP_PRIVACY_LIMITS_MAX   8
+
+
+/* the Redis of sync=redis zones: ngx_http_privacy_redis.c */
+typedef struct ngx_http_privacy_redis_s  ngx_http_privacy_redis_t;
+typedef struct ngx_http_privacy_redis_call_s  ngx_http_privacy_redis_call_t;
+
+/* reply: a redisReply, or NULL when the call failed */
+typedef void (*ngx_http_privacy_redis_handler_pt)(void *data, void *reply);
+
+/* EVALSHA, sha1, numkeys, then a key and two arguments per zone */
+#define NGX_HTTP_PRIVACY_REDIS_ARGS  (3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX)
+
+typedef struct {
+    ngx_str_t                  text;
+    u_char                     sha1[40];    /* hex, for EVALSHA */
+} ngx_http_privacy_redis_script_t;
+
+/* what privacy_status counts of Redis */
+#define NGX_HTTP_PRIVACY_REDIS_CALLS     0  /* sent */
+#define NGX_HTTP_PRIVACY_REDIS_REPLIES   1  /* answered: round trips */
+#define NGX_HTTP_PRIVACY_REDIS_ERRORS    2  /* refused or connection lost */
+#define NGX_HTTP_PRIVACY_REDIS_TIMEOUTS  3
+#define NGX_HTTP_PRIVACY_REDIS_SKIPPED   4  /* not asked: down, breaker */
+#define NGX_HTTP_PRIVACY_REDIS_EVENTS    5
+
 
 typedef struct {
     ngx_str_t                  pattern;     /* "image/png" or "image/" + "*" */
@@ -107,6 +133,8 @@ typedef struct {
     ngx_int_t                  request_id_index;
     ngx_shm_zone_t            *status_zone;
     ngx_flag_t                 region_used;
+    ngx_http_privacy_redis_t  *redis;       /* privacy_redis, or NULL */
+    ngx_flag_t                 redis_used;  /* a zone has sync=redis */
 } ngx_http_privacy_main_conf_t;
 
 
@@ -136,9 +164,6 @@ typedef struct {
     ngx_uint_t                 nodelay;
 } ngx_http_privacy_limit_t;
 
-
-#define NGX_HTTP_PRIVACY_LIMITS_MAX  8
-
 /* what one zone said of a request, for the RateLimit headers */
 typedef struct {
     ngx_shm_zone_t            *zone;
@@ -148,6 +173,7 @@ typedef struct {
 
 
 typedef struct ngx_http_privacy_upload_s  ngx_http_privacy_upload_t;
+typedef struct ngx_http_privacy_limit_wait_s  ngx_http_privacy_limit_wait_t;
 
 
 /* per request; found again after an internal redirect (see _get_ctx) */
@@ -172,6 +198,9 @@ typedef struct {
     ngx_uint_t                 limit_nseen;
     ngx_uint_t                 limit_status;     /* 0: none; 1 PASSED .. */
     uint64_t                   retry_after;      /* seconds */
+    ngx_http_privacy_limit_wait_t  *limit_wait;  /* asked Redis */
+    ngx_str_t                  limit_key[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    uint32_t                   limit_hash[NGX_HTTP_PRIVACY_LIMITS_MAX];
 
     unsigned                   upload_checked:1;
     unsigned                   body_replaced:1;
@@ -253,10 +282,29 @@ char *ngx_http_privacy_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf);
 ngx_int_t ngx_http_privacy_limit_init(ngx_conf_t *cf);
+char *ngx_http_privacy_limit_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
 ngx_int_t ngx_http_privacy_limit_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
+/* Redis: ngx_http_privacy_redis.c */
+char *ngx_http_privacy_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_privacy_redis_script_init(
+    ngx_http_privacy_redis_script_t *script);
+ngx_int_t ngx_http_privacy_redis_init_process(ngx_cycle_t *cycle);
+void ngx_http_privacy_redis_exit_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_privacy_redis_fail_closed(ngx_http_privacy_redis_t *rd);
+ngx_msec_t ngx_http_privacy_redis_timeout(ngx_http_privacy_redis_t *rd);
+ngx_http_privacy_redis_call_t *ngx_http_privacy_redis_eval(
+    ngx_http_privacy_redis_t *rd, ngx_http_privacy_redis_script_t *script,
+    int argc, ngx_str_t *args, ngx_http_privacy_redis_handler_pt handler,
+    void *data);
+void ngx_http_privacy_redis_detach(ngx_http_privacy_redis_call_t *call,
+    ngx_uint_t timed_out);
+
 /* status: ngx_http_privacy_status.c */
+void ngx_http_privacy_status_redis(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_uint_t event, ngx_msec_t latency);
 char *ngx_http_privacy_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_privacy_status_init(ngx_conf_t *cf,

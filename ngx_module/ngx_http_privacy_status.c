@@ -43,10 +43,26 @@ static const char  *ngx_http_privacy_limit_states[] = {
 };
 
 
+static const char  *ngx_http_privacy_redis_events[] = {
+    "calls", "replies", "errors", "timeouts", "skipped"
+};
+
+
+/* upper bounds of the Redis latency histogram, ms; the last is +Inf */
+static ngx_msec_t  ngx_http_privacy_latency_bounds[] = {
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1000
+};
+
+#define NGX_HTTP_PRIVACY_LATENCY_BUCKETS  11
+
+
 typedef struct {
     ngx_atomic_t  decisions[NGX_HTTP_PRIVACY_REASONS]
                            [NGX_HTTP_PRIVACY_GROUP_SLOTS];
     ngx_atomic_t  limits[NGX_HTTP_PRIVACY_LIMIT_STATES];
+    ngx_atomic_t  redis[NGX_HTTP_PRIVACY_REDIS_EVENTS];
+    ngx_atomic_t  latency[NGX_HTTP_PRIVACY_LATENCY_BUCKETS];
+    ngx_atomic_t  latency_sum;          /* ms */
 } ngx_http_privacy_counters_t;
 
 
@@ -184,6 +200,32 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
 }
 
 
+void
+ngx_http_privacy_status_redis(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_uint_t event, ngx_msec_t latency)
+{
+    ngx_uint_t                    i;
+    ngx_http_privacy_counters_t  *counters;
+
+    counters = pmcf->status_zone->data;
+
+    (void) ngx_atomic_fetch_add(&counters->redis[event], 1);
+
+    if (event != NGX_HTTP_PRIVACY_REDIS_REPLIES) {
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_LATENCY_BUCKETS - 1; i++) {
+        if (latency <= ngx_http_privacy_latency_bounds[i]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&counters->latency[i], 1);
+    (void) ngx_atomic_fetch_add(&counters->latency_sum, latency);
+}
+
+
 static ngx_str_t *
 ngx_http_privacy_group_name(ngx_http_privacy_main_conf_t *pmcf, ngx_uint_t i)
 {
@@ -234,7 +276,7 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
     counters = pmcf->status_zone->data;
 
-    size = 1024 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
+    size = 4096 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
                   * (64 + 32 + NGX_ATOMIC_T_LEN);
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -306,6 +348,42 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
                           counters->limits[i]);
         }
 
+        b->last = ngx_slprintf(b->last, b->end,
+                      "# HELP privacy_redis_total Calls to the Redis of "
+                      "sync=redis zones, by event.\n"
+                      "# TYPE privacy_redis_total counter\n");
+
+        for (i = 0; i < NGX_HTTP_PRIVACY_REDIS_EVENTS; i++) {
+            b->last = ngx_slprintf(b->last, b->end,
+                          "privacy_redis_total{event=\"%s\"} %uA\n",
+                          ngx_http_privacy_redis_events[i],
+                          counters->redis[i]);
+        }
+
+        b->last = ngx_slprintf(b->last, b->end,
+                      "# HELP privacy_redis_latency_ms Redis round trips, "
+                      "by time to the reply.\n"
+                      "# TYPE privacy_redis_latency_ms histogram\n");
+
+        for (i = 0, n = 0; i < NGX_HTTP_PRIVACY_LATENCY_BUCKETS; i++) {
+            n += counters->latency[i];
+
+            if (i < NGX_HTTP_PRIVACY_LATENCY_BUCKETS - 1) {
+                b->last = ngx_slprintf(b->last, b->end,
+                              "privacy_redis_latency_ms_bucket{le=\"%M\"} "
+                              "%uA\n", ngx_http_privacy_latency_bounds[i], n);
+            } else {
+                b->last = ngx_slprintf(b->last, b->end,
+                              "privacy_redis_latency_ms_bucket{le=\"+Inf\"} "
+                              "%uA\n", n);
+            }
+        }
+
+        b->last = ngx_slprintf(b->last, b->end,
+                               "privacy_redis_latency_ms_sum %uA\n"
+                               "privacy_redis_latency_ms_count %uA\n",
+                               counters->latency_sum, n);
+
     } else {
         b->last = ngx_slprintf(b->last, b->end, "},\"limits\":{");
 
@@ -316,7 +394,28 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
                                    counters->limits[i]);
         }
 
-        b->last = ngx_slprintf(b->last, b->end, "}}\n");
+        b->last = ngx_slprintf(b->last, b->end, "},\"redis\":{");
+
+        for (i = 0; i < NGX_HTTP_PRIVACY_REDIS_EVENTS; i++) {
+            b->last = ngx_slprintf(b->last, b->end, "\"%s\":%uA,",
+                                   ngx_http_privacy_redis_events[i],
+                                   counters->redis[i]);
+        }
+
+        b->last = ngx_slprintf(b->last, b->end, "\"latency_ms\":{");
+
+        /* cumulative, as Prometheus buckets: "le5" counts all <= 5 ms */
+        for (i = 0, n = 0; i < NGX_HTTP_PRIVACY_LATENCY_BUCKETS - 1; i++) {
+            n += counters->latency[i];
+            b->last = ngx_slprintf(b->last, b->end, "\"le%M\":%uA,",
+                                   ngx_http_privacy_latency_bounds[i], n);
+        }
+
+        n += counters->latency[i];
+        b->last = ngx_slprintf(b->last, b->end, "\"count\":%uA,", n);
+
+        b->last = ngx_slprintf(b->last, b->end, "\"sum\":%uA}}}\n",
+                               counters->latency_sum);
     }
 
     r->headers_out.status = NGX_HTTP_OK;

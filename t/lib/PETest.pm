@@ -299,6 +299,47 @@ sub redis_cmd {
     return $line;
 }
 
+# Redis commands over one connection, in order (so SELECT applies to what
+# follows): the last reply, parsed: a string, a number, undef for nil, an
+# array ref, or "ERR ..." prefixed by "-" for an error
+sub redis_query {
+    my ($self, $port, @cmds) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 5)
+        or return undef;
+    my $reply;
+    for my $cmd (@cmds) {
+        my @args = ref $cmd ? @$cmd : ($cmd);
+        print $s '*' . @args . "\r\n"
+            . join('', map { '$' . length($_) . "\r\n$_\r\n" } @args);
+        $reply = _resp_read($s);
+    }
+    close $s;
+    return $reply;
+}
+
+sub _resp_read {
+    my ($s) = @_;
+    my $line = <$s>;
+    return undef unless defined $line;
+    $line =~ s/\r\n$//;
+    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+    return $rest if $type eq '+';
+    return "-$rest" if $type eq '-';
+    return $rest + 0 if $type eq ':';
+    if ($type eq '$') {
+        return undef if $rest < 0;
+        my $buf = '';
+        read($s, $buf, $rest + 2);
+        return substr($buf, 0, $rest);
+    }
+    if ($type eq '*') {
+        return undef if $rest < 0;
+        return [map { _resp_read($s) } 1 .. $rest];
+    }
+    return undef;
+}
+
 # privacy-backend with the given configuration text (%%PORT...%% and
 # %%DIR%% expanded); waits until it listens on the port named 'backend'
 sub backend {
