@@ -187,9 +187,6 @@ $t->conf_fails('privacy_limit_zone $a zone=a:1m rate=1r/s; '
 $t->conf_fails('privacy_limit_zone $a zone=a:1m rate=1r/s; '
                . 'server { privacy_limit zone=a burst=-1; }',
                qr/invalid burst value "burst=-1"/, 'a negative burst');
-$t->conf_fails('privacy_limit_zone $a zone=a:1m rate=1r/s sync=redis;',
-               qr/invalid parameter "sync=redis" in "privacy_limit_zone"/,
-               'sync=redis: not built yet, refused rather than ignored');
 $t->conf_fails('server { privacy_limit zone=nowhere; }',
                qr/zero size shared memory zone "nowhere"/, 'an unknown zone');
 
