@@ -40,6 +40,7 @@ my $http = <<'EOF';
 
     server {
         listen 127.0.0.1:%%PORT%%;
+        listen 127.0.0.1:%%PORT_h2%% http2;
         access_log %%DIR%%/limits.log limits;
 
         location /g {
@@ -151,6 +152,11 @@ is_deeply(statuses($port, '/g', 'alice', 20), [(429) x 20],
           'twenty more from the refused key: refused');
 is(evalsha_calls(), $calls, '... without a single call to Redis');
 
+# HTTP/2: a stream waits for Redis as a connection does
+is_deeply([map { http2_request($t->port('h2'), '/g', ['x'], 'x-user' => 'h2',
+                               'content-length' => '1')->{status} } 1 .. 4],
+          [200, 200, 200, 429], 'HTTP/2 streams: the same counts');
+
 # no key, no limit
 is_deeply(statuses($port, '/g', undef, 4), [200, 200, 200, 200],
           'an empty key is not limited');
@@ -225,6 +231,17 @@ sub background {
         my ($st, $secs) = split ' ', scalar <$fh>;
         return ($st, $secs);
     };
+}
+
+# a client that gives up while its request waits: the request goes, and
+# the reply that comes later finds nothing to wake (the ASan pass and the
+# error log check watch this)
+{
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "GET /g HTTP/1.1\r\nHost: localhost\r\nX-User: quitter\r\n\r\n";
+    sleep 0.05;
+    close $s;
 }
 
 my $waiting = background($port, '/g', 'ivan');
@@ -334,6 +351,7 @@ $t2->nginx_stop;
 $log = $t->read_file('limits.log');
 like($log, qr{^/g 429 REJECTED$}m, '$privacy_limit_status REJECTED');
 like($log, qr{^/slow 200 DELAYED$}m, '... DELAYED');
+like($log, qr{^/g 499 }m, 'the client that gave up while waiting: 499');
 
 # --- fail=closed -------------------------------------------------------
 
