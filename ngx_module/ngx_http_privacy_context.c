@@ -164,10 +164,7 @@ ngx_http_privacy_subject_value(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (pe_hs256(pmcf->key.data, pmcf->key.len, raw.data, raw.len,
-                 (char *) out)
-        != 0)
-    {
+    if (pe_hmac_hs256(pmcf->hmac, raw.data, raw.len, (char *) out) != 0) {
         return NGX_ERROR;
     }
 
@@ -244,9 +241,7 @@ ngx_http_privacy_context_value(ngx_http_request_t *r,
 
     p += pe_base64url(payload, plen, (char *) p);
 
-    if (pe_hs256(pmcf->key.data, pmcf->key.len, jwt, p - jwt, (char *) p + 1)
-        != 0)
-    {
+    if (pe_hmac_hs256(pmcf->hmac, jwt, p - jwt, (char *) p + 1) != 0) {
         return NGX_ERROR;
     }
 

@@ -1031,8 +1031,8 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
         p = ngx_cpymem(p, zone->name.data, zone->name.len);
         *p++ = ':';
 
-        if (pe_hs256(pmcf->key.data, pmcf->key.len, ctx->limit_key[i].data,
-                     ctx->limit_key[i].len, (char *) p)
+        if (pe_hmac_hs256(pmcf->hmac, ctx->limit_key[i].data,
+                          ctx->limit_key[i].len, (char *) p)
             != 0)
         {
             return NGX_ERROR;

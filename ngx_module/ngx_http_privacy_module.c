@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_privacy_module.h"
+#include "pe_jws.h"
 
 
 static ngx_int_t ngx_http_privacy_preaccess_handler(ngx_http_request_t *r);
@@ -490,6 +491,13 @@ ngx_http_privacy_add_variables(ngx_conf_t *cf)
 }
 
 
+static void
+ngx_http_privacy_hmac_cleanup(void *data)
+{
+    pe_hmac_free(data);
+}
+
+
 static void *
 ngx_http_privacy_create_main_conf(ngx_conf_t *cf)
 {
@@ -541,13 +549,28 @@ ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_privacy_main_conf_t *pmcf = conf;
 
-    ngx_str_t  request_id = ngx_string("request_id");
+    ngx_str_t            request_id = ngx_string("request_id");
+    ngx_pool_cleanup_t  *cln;
 
     if (ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     pmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
+
+    /* the key's HMAC pads, hashed once; without privacy_key, an empty key */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->hmac = pe_hmac_new(pmcf->key.data, pmcf->key.len);
+    if (pmcf->hmac == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_privacy_hmac_cleanup;
+    cln->data = pmcf->hmac;
 
     return ngx_http_privacy_limit_init_main(cf, pmcf);
 }

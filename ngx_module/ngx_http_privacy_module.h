@@ -130,6 +130,7 @@ typedef struct {
     ngx_http_privacy_class_entry_t  *class_cache;
     ngx_http_privacy_consent_entry_t  *consent_cache;
     ngx_str_t                  key;         /* privacy_key, as read */
+    struct pe_hmac_s          *hmac;        /* keyed with it */
     ngx_int_t                  request_id_index;
     ngx_shm_zone_t            *status_zone;
     ngx_flag_t                 region_used;

@@ -65,6 +65,7 @@ struct ngx_http_privacy_redis_s {
     unsigned                        probing:1;
     unsigned                        down_logged:1;
     unsigned                        exiting:1;
+    unsigned                        writing:1;
 };
 
 
@@ -77,9 +78,9 @@ struct ngx_http_privacy_redis_call_s {
     unsigned                               probe:1;
     unsigned                               retried:1;
     int                                    argc;
-    const char                            *argv[NGX_HTTP_PRIVACY_REDIS_ARGS];
-    size_t                                 argvlen[NGX_HTTP_PRIVACY_REDIS_ARGS];
-    /* the arguments' bytes follow */
+    size_t                                 len;     /* of the command */
+    u_char                                *args;    /* after the sha1 */
+    /* the command follows, in RESP as hiredis would write it */
 };
 
 
@@ -87,6 +88,8 @@ static void ngx_http_privacy_redis_connect(ngx_http_privacy_redis_t *rd);
 static void ngx_http_privacy_redis_schedule(ngx_http_privacy_redis_t *rd);
 static void ngx_http_privacy_redis_failure(ngx_http_privacy_redis_t *rd,
     ngx_uint_t drop);
+static void ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r,
+    void *data);
 
 
 char *
@@ -278,10 +281,30 @@ ngx_http_privacy_redis_del_read(void *data)
 }
 
 
+/*
+ * A connected socket is writable as a rule: rather than wait for epoll to
+ * say so, the write is posted to the end of this event loop cycle, and
+ * every command queued until then leaves in one write().  Only a socket
+ * that is full (hiredis asks again from inside the write) or still
+ * connecting waits for the write event.
+ */
+
 static void
 ngx_http_privacy_redis_add_write(void *data)
 {
     ngx_connection_t  *c = data;
+
+    ngx_http_privacy_redis_t  *rd;
+
+    rd = c->data;
+
+    if (rd->ac && (rd->ac->c.flags & REDIS_CONNECTED) && !rd->writing) {
+        if (!c->write->posted) {
+            ngx_post_event(c->write, &ngx_posted_events);
+        }
+
+        return;
+    }
 
     if (!c->write->active) {
         (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
@@ -357,7 +380,9 @@ ngx_http_privacy_redis_write_handler(ngx_event_t *ev)
     rd = c->data;
 
     if (rd->ac) {
+        rd->writing = 1;
         redisAsyncHandleWrite(rd->ac);
+        rd->writing = 0;
     }
 }
 
@@ -650,6 +675,42 @@ ngx_http_privacy_redis_failure(ngx_http_privacy_redis_t *rd, ngx_uint_t drop)
 }
 
 
+/* the same call with the script whole: EVAL instead of EVALSHA */
+
+static int
+ngx_http_privacy_redis_send_eval(redisAsyncContext *ac,
+    ngx_http_privacy_redis_call_t *call)
+{
+    int                               rc;
+    u_char                           *cmd, *p, *end;
+    size_t                            tail;
+    ngx_http_privacy_redis_script_t  *script;
+
+    script = call->script;
+    end = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t) + call->len;
+    tail = end - call->args;
+
+    cmd = ngx_alloc(sizeof("*\r\n$4\r\nEVAL\r\n$\r\n\r\n") - 1 + NGX_INT_T_LEN
+                    + NGX_SIZE_T_LEN + script->text.len + tail,
+                    ngx_cycle->log);
+    if (cmd == NULL) {
+        return REDIS_ERR;
+    }
+
+    p = ngx_sprintf(cmd, "*%d\r\n$4\r\nEVAL\r\n$%uz\r\n", call->argc,
+                    script->text.len);
+    p = ngx_cpymem(p, script->text.data, script->text.len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, call->args, tail);
+
+    rc = redisAsyncFormattedCommand(ac, ngx_http_privacy_redis_reply, call,
+                                    (const char *) cmd, p - cmd);
+    ngx_free(cmd);
+
+    return rc;
+}
+
+
 static void
 ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
@@ -666,15 +727,8 @@ ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
     {
         /* not cached there (a restart, SCRIPT FLUSH): sent whole, once */
         call->retried = 1;
-        call->argv[0] = "EVAL";
-        call->argvlen[0] = 4;
-        call->argv[1] = (const char *) call->script->text.data;
-        call->argvlen[1] = call->script->text.len;
 
-        if (redisAsyncCommandArgv(ac, ngx_http_privacy_redis_reply, call,
-                                  call->argc, call->argv, call->argvlen)
-            == REDIS_OK)
-        {
+        if (ngx_http_privacy_redis_send_eval(ac, call) == REDIS_OK) {
             return;
         }
 
@@ -727,7 +781,7 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     ngx_http_privacy_redis_script_t *script, int argc, ngx_str_t *args,
     ngx_http_privacy_redis_handler_pt handler, void *data)
 {
-    u_char                         *p;
+    u_char                         *p, *cmd;
     size_t                          size;
     ngx_int_t                       i;
     ngx_http_privacy_redis_call_t  *call;
@@ -748,10 +802,18 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
         rd->probing = 1;            /* this call tells if it is back */
     }
 
-    size = sizeof(ngx_http_privacy_redis_call_t);
+    /*
+     * RESP written here, once: hiredis's own formatting (sds) costs more
+     * than the rest of the call, and the arguments are kept for an EVAL
+     * after NOSCRIPT anyway
+     */
+
+    size = sizeof(ngx_http_privacy_redis_call_t)
+           + sizeof("*\r\n$7\r\nEVALSHA\r\n$40\r\n\r\n") - 1 + NGX_INT_T_LEN
+           + 40;
 
     for (i = 0; i < argc; i++) {
-        size += args[i].len;
+        size += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + args[i].len;
     }
 
     call = ngx_alloc(size, ngx_cycle->log);
@@ -768,21 +830,24 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     call->retried = 0;
     call->argc = argc + 2;
 
-    call->argv[0] = "EVALSHA";
-    call->argvlen[0] = 7;
-    call->argv[1] = (const char *) script->sha1;
-    call->argvlen[1] = 40;
+    cmd = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t);
 
-    p = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t);
+    p = ngx_sprintf(cmd, "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n", call->argc);
+    p = ngx_cpymem(p, script->sha1, 40);
+    *p++ = CR; *p++ = LF;
+
+    call->args = p;
 
     for (i = 0; i < argc; i++) {
-        call->argv[i + 2] = (const char *) p;
-        call->argvlen[i + 2] = args[i].len;
+        p = ngx_sprintf(p, "$%uz\r\n", args[i].len);
         p = ngx_cpymem(p, args[i].data, args[i].len);
+        *p++ = CR; *p++ = LF;
     }
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_privacy_redis_reply, call,
-                              call->argc, call->argv, call->argvlen)
+    call->len = p - cmd;
+
+    if (redisAsyncFormattedCommand(rd->ac, ngx_http_privacy_redis_reply, call,
+                                   (const char *) cmd, call->len)
         != REDIS_OK)
     {
         ngx_free(call);

@@ -26,4 +26,17 @@ size_t pe_base64url(const unsigned char *in, size_t n, char *out);
 int pe_hs256(const unsigned char *key, size_t klen,
     const unsigned char *data, size_t n, char *out);
 
+/*
+ * The same, with the key's inner and outer pad hashed once (RFC 2104,
+ * section 4): per signature two SHA-256 contexts are copied instead of an
+ * HMAC being set up, several times faster on OpenSSL 3.  Not thread-safe:
+ * one per thread.  pe_hmac_new() returns NULL when out of memory.
+ */
+typedef struct pe_hmac_s  pe_hmac_t;
+
+pe_hmac_t *pe_hmac_new(const unsigned char *key, size_t klen);
+void pe_hmac_free(pe_hmac_t *h);
+int pe_hmac_hs256(pe_hmac_t *h, const unsigned char *data, size_t n,
+    char *out);
+
 #endif /* PE_JWS_H */

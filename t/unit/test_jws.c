@@ -1,7 +1,8 @@
 
 /*
- * Unit tests of the HS256 signer against RFC 7515, appendix A.1, and of
- * base64url against RFC 4648's test vectors.
+ * Unit tests of the HS256 signer against RFC 7515, appendix A.1, of the
+ * precomputed-key HMAC against RFC 4231's vectors, and of base64url
+ * against RFC 4648's test vectors.
  */
 
 #include "tap.h"
@@ -24,7 +25,10 @@ b64u(const char *s)
 int
 main(void)
 {
-    char  sig[PE_JWS_SIG_LEN + 1];
+    int             i;
+    char            sig[PE_JWS_SIG_LEN + 1];
+    unsigned char   long_key[131];
+    pe_hmac_t      *h;
 
     /* RFC 4648, section 10, without padding */
     is_str(b64u(""), "", "base64url of \"\"");
@@ -63,7 +67,52 @@ main(void)
         sig[PE_JWS_SIG_LEN] = '\0';
         is_str(sig, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
                "RFC 7515 A.1: the HS256 signature");
+
+        h = pe_hmac_new(key, sizeof(key));
+        ok(h != NULL, "a precomputed key of exactly one block");
+
+        /* twice: a signature must not disturb the next */
+        for (i = 0; i < 2; i++) {
+            memset(sig, 0, sizeof(sig));
+            ok(pe_hmac_hs256(h, (const unsigned char *) input,
+                             strlen(input), sig) == 0, "signs");
+            is_str(sig, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                   "RFC 7515 A.1 with the precomputed key");
+        }
+
+        pe_hmac_free(h);
     }
+
+    /* RFC 4231, test case 1: a 20-byte key */
+    memset(long_key, 0x0b, 20);
+    h = pe_hmac_new(long_key, 20);
+    memset(sig, 0, sizeof(sig));
+    ok(h && pe_hmac_hs256(h, (const unsigned char *) "Hi There", 8, sig) == 0,
+       "RFC 4231 case 1 signs");
+    is_str(sig, "sDRMYdjbOFNcqK_OrwvxK4gdwgDJgz2nJuk3bC4yz_c",
+           "RFC 4231 case 1");
+    pe_hmac_free(h);
+
+    /* RFC 4231, test case 6: a 131-byte key, hashed first */
+    memset(long_key, 0xaa, 131);
+    h = pe_hmac_new(long_key, 131);
+    memset(sig, 0, sizeof(sig));
+    ok(h && pe_hmac_hs256(h, (const unsigned char *)
+                          "Test Using Larger Than Block-Size Key - Hash Key "
+                          "First", 54, sig) == 0,
+       "RFC 4231 case 6 signs");
+    is_str(sig, "YOQxWR7gtn8Niiaqy_W3f44LxiE3KMUUBUYEDw7jf1Q",
+           "RFC 4231 case 6: a key longer than a block");
+    pe_hmac_free(h);
+
+    /* no key (a limit without privacy_key): the empty key, as HMAC has it */
+    h = pe_hmac_new(NULL, 0);
+    memset(sig, 0, sizeof(sig));
+    ok(h && pe_hmac_hs256(h, (const unsigned char *) "abc", 3, sig) == 0,
+       "an empty key signs");
+    is_str(sig, "_XrbFSwF74Dcz1Ch-kwF1aPsbalVdfwxKufF0JGDY1E",
+           "... as HMAC-SHA256 with an empty key");
+    pe_hmac_free(h);
 
     return done_testing();
 }
