@@ -495,9 +495,11 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
 
 /*
  * GCRA in Redis, on Redis's clock, for every sync=redis zone of a request
- * at once: all must pass for any to be charged, atomically.  Times in
- * microseconds (a Lua number holds them exactly; nanoseconds it would
- * round).  Returns allowed, the first refusing zone, the microseconds
+ * at once: all must pass for any to be charged, atomically.  ARGV[1] is
+ * how many requests of the same keys the call decides, one after the
+ * other; then interval (ns) and burst per zone.  Times in microseconds (a
+ * Lua number holds them exactly; nanoseconds it would round).  Answers,
+ * for each request: allowed, the first refusing zone, the microseconds
  * until a retry may pass, then remaining, reset and delay for each zone.
  * Redis before 5 needs replicate_commands() to write after TIME.
  */
@@ -507,36 +509,45 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_script = {
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-    "local out = {1, 0, 0}\n"
-    "local tats = {}\n"
-    "for i = 1, #KEYS do\n"
-    "  local interval = tonumber(ARGV[2 * i - 1]) / 1000\n"
-    "  local tau = tonumber(ARGV[2 * i]) * interval\n"
-    "  local tat = tonumber(redis.call('GET', KEYS[i])) or 0\n"
-    "  local base = math.max(tat, now)\n"
-    "  local nxt = base + interval\n"
-    "  local at = nxt - tau - interval\n"
-    "  if now < at then\n"
-    "    if out[1] == 1 then out[1] = 0; out[2] = i end\n"
-    "    out[3] = math.max(out[3], math.ceil(at - now))\n"
-    "    out[#out + 1] = 0\n"
-    "    out[#out + 1] = math.ceil(math.max(tat - now, 0))\n"
-    "    out[#out + 1] = 0\n"
-    "  else\n"
-    "    tats[i] = nxt\n"
-    "    out[#out + 1] = math.floor((now + tau + interval - nxt) / interval"
-    " + 0.000001)\n"
-    "    out[#out + 1] = math.ceil(nxt - now)\n"
-    "    out[#out + 1] = math.ceil(base - now)\n"
+    "local n = tonumber(ARGV[1])\n"
+    "local z = #KEYS\n"
+    "local iv, tau, tat, old = {}, {}, {}, {}\n"
+    "for i = 1, z do\n"
+    "  iv[i] = tonumber(ARGV[2 * i]) / 1000\n"
+    "  tau[i] = tonumber(ARGV[2 * i + 1]) * iv[i]\n"
+    "  tat[i] = tonumber(redis.call('GET', KEYS[i])) or 0\n"
+    "  old[i] = tat[i]\n"
+    "end\n"
+    "local res = {}\n"
+    "for j = 1, n do\n"
+    "  local out = {1, 0, 0}\n"
+    "  local base, nxt = {}, {}\n"
+    "  for i = 1, z do\n"
+    "    base[i] = math.max(tat[i], now)\n"
+    "    nxt[i] = base[i] + iv[i]\n"
+    "    local at = nxt[i] - tau[i] - iv[i]\n"
+    "    if now < at then\n"
+    "      if out[1] == 1 then out[1] = 0; out[2] = i end\n"
+    "      out[3] = math.max(out[3], math.ceil(at - now))\n"
+    "    end\n"
+    "  end\n"
+    "  for i = 1, z do\n"
+    "    local delay = 0\n"
+    "    if out[1] == 1 then tat[i] = nxt[i]; delay = base[i] - now end\n"
+    "    local left = (now + tau[i] + iv[i] - math.max(tat[i], now)) / iv[i]\n"
+    "    out[#out + 1] = math.max(math.floor(left + 0.000001), 0)\n"
+    "    out[#out + 1] = math.ceil(math.max(tat[i] - now, 0))\n"
+    "    out[#out + 1] = math.ceil(delay)\n"
+    "  end\n"
+    "  res[j] = out\n"
+    "end\n"
+    "for i = 1, z do\n"
+    "  if tat[i] ~= old[i] then\n"
+    "    redis.call('SET', KEYS[i], string.format('%.0f', tat[i]), 'PX',\n"
+    "               math.ceil((tat[i] - now) / 1000) + 1)\n"
     "  end\n"
     "end\n"
-    "if out[1] == 1 then\n"
-    "  for i = 1, #KEYS do\n"
-    "    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX',\n"
-    "               math.ceil((tats[i] - now) / 1000) + 1)\n"
-    "  end\n"
-    "end\n"
-    "return out\n"),
+    "return res\n"),
     { 0 }
 };
 
@@ -549,6 +560,7 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_script = {
 struct ngx_http_privacy_limit_wait_s {
     ngx_http_request_t              *r;
     ngx_http_privacy_redis_call_t   *call;     /* NULL: not waiting */
+    ngx_uint_t                       index;    /* its place in the call */
     ngx_event_t                      ev;       /* timeout, then wake-up */
     ngx_uint_t                       state;
     ngx_uint_t                       nsync;
@@ -925,7 +937,7 @@ ngx_http_privacy_limit_wake(ngx_event_t *ev)
         ev->timedout = 0;
 
         if (wait->call) {
-            ngx_http_privacy_redis_detach(wait->call, 1);
+            ngx_http_privacy_redis_detach(wait->call, wait->index, 1);
             wait->call = NULL;
         }
 
@@ -951,7 +963,7 @@ ngx_http_privacy_limit_wait_cleanup(void *data)
     ngx_http_privacy_limit_wait_t  *wait = data;
 
     if (wait->call) {
-        ngx_http_privacy_redis_detach(wait->call, 0);
+        ngx_http_privacy_redis_detach(wait->call, wait->index, 0);
         wait->call = NULL;
     }
 
@@ -970,8 +982,9 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx)
 {
     u_char                          *p;
-    ngx_str_t                        args[NGX_HTTP_PRIVACY_REDIS_ARGS];
-    ngx_uint_t                       i, n, nsync;
+    ngx_str_t                        keys[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    ngx_str_t                        args[2 * NGX_HTTP_PRIVACY_LIMITS_MAX];
+    ngx_uint_t                       i, nsync;
     ngx_pool_cleanup_t              *cln;
     ngx_http_privacy_limit_t        *limits;
     ngx_http_privacy_limit_wait_t   *wait;
@@ -990,27 +1003,10 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
 
     /*
      * Keys "privacy:{zone:HMAC(key)}": no address or account in Redis,
-     * and each its own Cluster hash slot.  Then interval and burst.
+     * and each its own Cluster hash slot.  Arguments: interval and burst.
      */
 
     nsync = 0;
-
-    for (i = 0; i < plcf->limits->nelts; i++) {
-        zone = limits[i].zone->data;
-
-        if (zone->sync && ngx_http_privacy_limit_keyed(&ctx->limit_key[i])) {
-            nsync++;
-        }
-    }
-
-    n = 0;
-    args[n].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-    if (args[n].data == NULL) {
-        return NGX_ERROR;
-    }
-
-    args[n].len = ngx_sprintf(args[n].data, "%ui", nsync) - args[n].data;
-    n++;
 
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
@@ -1021,12 +1017,12 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
         }
 
         p = ngx_pnalloc(r->pool, sizeof("privacy:{:}") - 1 + zone->name.len
-                                 + PE_JWS_SIG_LEN);
+                                 + PE_JWS_SIG_LEN + 2 * NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        args[n].data = p;
+        keys[nsync].data = p;
         p = ngx_cpymem(p, "privacy:{", 9);
         p = ngx_cpymem(p, zone->name.data, zone->name.len);
         *p++ = ':';
@@ -1040,31 +1036,16 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
 
         p += PE_JWS_SIG_LEN;
         *p++ = '}';
-        args[n].len = p - args[n].data;
-        n++;
-    }
+        keys[nsync].len = p - keys[nsync].data;
 
-    for (i = 0; i < plcf->limits->nelts; i++) {
-        zone = limits[i].zone->data;
+        args[2 * nsync].data = p;
+        args[2 * nsync].len = ngx_sprintf(p, "%uL", zone->rate.interval) - p;
+        p += args[2 * nsync].len;
 
-        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
-        {
-            continue;
-        }
+        args[2 * nsync + 1].data = p;
+        args[2 * nsync + 1].len = ngx_sprintf(p, "%ui", limits[i].burst) - p;
 
-        p = ngx_pnalloc(r->pool, 2 * NGX_INT64_LEN);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        args[n].data = p;
-        args[n].len = ngx_sprintf(p, "%uL", zone->rate.interval) - p;
-        n++;
-
-        p += NGX_INT64_LEN;
-        args[n].data = p;
-        args[n].len = ngx_sprintf(p, "%ui", limits[i].burst) - p;
-        n++;
+        nsync++;
     }
 
     wait->r = r;
@@ -1076,9 +1057,9 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
 
     wait->call = ngx_http_privacy_redis_eval(pmcf->redis,
                                              &ngx_http_privacy_limit_script,
-                                             (int) n, args,
+                                             nsync, keys, 2 * nsync, args,
                                              ngx_http_privacy_limit_redis_done,
-                                             wait);
+                                             wait, &wait->index);
     if (wait->call == NULL) {
         return NGX_DECLINED;
     }

@@ -39,9 +39,6 @@ typedef struct ngx_http_privacy_redis_call_s  ngx_http_privacy_redis_call_t;
 /* reply: a redisReply, or NULL when the call failed */
 typedef void (*ngx_http_privacy_redis_handler_pt)(void *data, void *reply);
 
-/* EVALSHA, sha1, numkeys, then a key and two arguments per zone */
-#define NGX_HTTP_PRIVACY_REDIS_ARGS  (3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX)
-
 typedef struct {
     ngx_str_t                  text;
     u_char                     sha1[40];    /* hex, for EVALSHA */
@@ -298,10 +295,11 @@ ngx_uint_t ngx_http_privacy_redis_fail_closed(ngx_http_privacy_redis_t *rd);
 ngx_msec_t ngx_http_privacy_redis_timeout(ngx_http_privacy_redis_t *rd);
 ngx_http_privacy_redis_call_t *ngx_http_privacy_redis_eval(
     ngx_http_privacy_redis_t *rd, ngx_http_privacy_redis_script_t *script,
-    int argc, ngx_str_t *args, ngx_http_privacy_redis_handler_pt handler,
-    void *data);
+    ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_privacy_redis_handler_pt handler, void *data,
+    ngx_uint_t *index);
 void ngx_http_privacy_redis_detach(ngx_http_privacy_redis_call_t *call,
-    ngx_uint_t timed_out);
+    ngx_uint_t index, ngx_uint_t timed_out);
 
 /* status: ngx_http_privacy_status.c */
 void ngx_http_privacy_status_redis(ngx_http_privacy_main_conf_t *pmcf,

@@ -39,6 +39,12 @@
 #define NGX_HTTP_PRIVACY_REDIS_BACKOFF     100   /* first reconnect, ms */
 #define NGX_HTTP_PRIVACY_REDIS_BACKOFF_MAX 2000
 #define NGX_HTTP_PRIVACY_REDIS_PENDING_MAX 10000 /* calls in flight */
+#define NGX_HTTP_PRIVACY_REDIS_BUCKETS     256
+#define NGX_HTTP_PRIVACY_REDIS_BATCH       64    /* requests in one call */
+
+#define NGX_HTTP_PRIVACY_CALL_FORMING      0     /* sent at the cycle's end */
+#define NGX_HTTP_PRIVACY_CALL_GATED        1     /* behind one in flight */
+#define NGX_HTTP_PRIVACY_CALL_SENT         2
 
 
 struct ngx_http_privacy_redis_s {
@@ -61,6 +67,9 @@ struct ngx_http_privacy_redis_s {
     ngx_uint_t                      failures;  /* in a row */
     ngx_msec_t                      open_until;
     ngx_uint_t                      pending;
+    ngx_event_t                     flush;
+    ngx_queue_t                     ready;     /* formed, to be sent */
+    ngx_queue_t                     buckets[NGX_HTTP_PRIVACY_REDIS_BUCKETS];
     unsigned                        breaker_open:1;
     unsigned                        probing:1;
     unsigned                        down_logged:1;
@@ -69,18 +78,33 @@ struct ngx_http_privacy_redis_s {
 };
 
 
+/*
+ * A call: one EVALSHA for every request of the same keys and arguments
+ * that comes while it forms (within one event loop cycle) or while the
+ * previous such call is in flight.  The script is told how many requests
+ * it decides (ARGV[1]), decides them one after the other, atomically, and
+ * answers each its own; a hot key costs Redis one call per round trip,
+ * not one per request.
+ */
+
 struct ngx_http_privacy_redis_call_s {
     ngx_http_privacy_redis_t              *rd;
     ngx_http_privacy_redis_script_t       *script;
     ngx_http_privacy_redis_handler_pt      handler;
-    void                                  *data;    /* NULL: detached */
+    ngx_queue_t                            bucket;  /* forming or in flight */
+    ngx_queue_t                            ready;
+    ngx_http_privacy_redis_call_t         *next;    /* gated behind this */
+    uint32_t                               hash;
+    ngx_uint_t                             state;
+    ngx_uint_t                             n;
     ngx_msec_t                             start;
     unsigned                               probe:1;
     unsigned                               retried:1;
     int                                    argc;
-    size_t                                 len;     /* of the command */
-    u_char                                *args;    /* after the sha1 */
-    /* the command follows, in RESP as hiredis would write it */
+    size_t                                 keys_len;  /* numkeys and keys */
+    size_t                                 len;       /* all of the body */
+    void                                  *data[NGX_HTTP_PRIVACY_REDIS_BATCH];
+    /* the body follows: numkeys, keys, arguments, in RESP */
 };
 
 
@@ -90,6 +114,7 @@ static void ngx_http_privacy_redis_failure(ngx_http_privacy_redis_t *rd,
     ngx_uint_t drop);
 static void ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r,
     void *data);
+static void ngx_http_privacy_redis_flush_handler(ngx_event_t *ev);
 
 
 char *
@@ -571,6 +596,7 @@ ngx_http_privacy_redis_schedule(ngx_http_privacy_redis_t *rd)
 ngx_int_t
 ngx_http_privacy_redis_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                     i;
     ngx_http_privacy_redis_t      *rd;
     ngx_http_privacy_main_conf_t  *pmcf;
 
@@ -593,6 +619,16 @@ ngx_http_privacy_redis_init_process(ngx_cycle_t *cycle)
     rd->reconnect.data = rd;
     rd->reconnect.log = cycle->log;
     rd->reconnect.cancelable = 1;   /* does not hold a worker at exit */
+
+    rd->flush.handler = ngx_http_privacy_redis_flush_handler;
+    rd->flush.data = rd;
+    rd->flush.log = cycle->log;
+
+    ngx_queue_init(&rd->ready);
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_REDIS_BUCKETS; i++) {
+        ngx_queue_init(&rd->buckets[i]);
+    }
 
     ngx_http_privacy_redis_connect(rd);
 
@@ -622,6 +658,10 @@ ngx_http_privacy_redis_exit_process(ngx_cycle_t *cycle)
 
     if (rd->ac) {
         redisAsyncFree(rd->ac);     /* no socket left behind */
+    }
+
+    if (rd->flush.posted) {
+        ngx_delete_posted_event(&rd->flush);
     }
 }
 
@@ -675,35 +715,70 @@ ngx_http_privacy_redis_failure(ngx_http_privacy_redis_t *rd, ngx_uint_t drop)
 }
 
 
-/* the same call with the script whole: EVAL instead of EVALSHA */
+static size_t
+ngx_http_privacy_redis_bulk(u_char *p, ngx_str_t *s)
+{
+    u_char  *start;
+
+    start = p;
+    p = ngx_sprintf(p, "$%uz\r\n", s->len);
+    p = ngx_cpymem(p, s->data, s->len);
+    *p++ = CR; *p++ = LF;
+
+    return p - start;
+}
+
+
+/*
+ * The call goes out as EVALSHA sha numkeys keys... n arguments..., or
+ * whole (EVAL) after NOSCRIPT.  Written here in RESP: hiredis's own
+ * formatting (sds) costs more than the rest of the call.
+ */
 
 static int
-ngx_http_privacy_redis_send_eval(redisAsyncContext *ac,
-    ngx_http_privacy_redis_call_t *call)
+ngx_http_privacy_redis_send(ngx_http_privacy_redis_call_t *call,
+    ngx_uint_t whole)
 {
     int                               rc;
-    u_char                           *cmd, *p, *end;
-    size_t                            tail;
+    u_char                           *cmd, *p, *body;
+    u_char                            digits[NGX_INT_T_LEN];
+    size_t                            size;
+    ngx_str_t                         n;
     ngx_http_privacy_redis_script_t  *script;
 
     script = call->script;
-    end = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t) + call->len;
-    tail = end - call->args;
+    body = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t);
 
-    cmd = ngx_alloc(sizeof("*\r\n$4\r\nEVAL\r\n$\r\n\r\n") - 1 + NGX_INT_T_LEN
-                    + NGX_SIZE_T_LEN + script->text.len + tail,
-                    ngx_cycle->log);
+    size = sizeof("*\r\n$7\r\nEVALSHA\r\n$\r\n\r\n$\r\n\r\n") - 1
+           + 3 * NGX_INT_T_LEN + (whole ? script->text.len : 40) + call->len;
+
+    cmd = ngx_alloc(size, ngx_cycle->log);
     if (cmd == NULL) {
         return REDIS_ERR;
     }
 
-    p = ngx_sprintf(cmd, "*%d\r\n$4\r\nEVAL\r\n$%uz\r\n", call->argc,
-                    script->text.len);
-    p = ngx_cpymem(p, script->text.data, script->text.len);
-    *p++ = CR; *p++ = LF;
-    p = ngx_cpymem(p, call->args, tail);
+    if (whole) {
+        p = ngx_sprintf(cmd, "*%d\r\n$4\r\nEVAL\r\n$%uz\r\n", call->argc,
+                        script->text.len);
+        p = ngx_cpymem(p, script->text.data, script->text.len);
 
-    rc = redisAsyncFormattedCommand(ac, ngx_http_privacy_redis_reply, call,
+    } else {
+        p = ngx_sprintf(cmd, "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n", call->argc);
+        p = ngx_cpymem(p, script->sha1, 40);
+    }
+
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, body, call->keys_len);
+
+    /* ARGV[1]: how many requests the call decides */
+    n.data = digits;
+    n.len = ngx_sprintf(digits, "%ui", call->n) - digits;
+    p += ngx_http_privacy_redis_bulk(p, &n);
+
+    p = ngx_cpymem(p, body + call->keys_len, call->len - call->keys_len);
+
+    rc = redisAsyncFormattedCommand(call->rd->ac,
+                                    ngx_http_privacy_redis_reply, call,
                                     (const char *) cmd, p - cmd);
     ngx_free(cmd);
 
@@ -711,16 +786,100 @@ ngx_http_privacy_redis_send_eval(redisAsyncContext *ac,
 }
 
 
+/* every request still waiting on the call is told it failed */
+
+static void
+ngx_http_privacy_redis_fail_call(ngx_http_privacy_redis_call_t *call)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < call->n; i++) {
+        if (call->data[i]) {
+            call->handler(call->data[i], NULL);
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_privacy_redis_live(ngx_http_privacy_redis_call_t *call)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < call->n; i++) {
+        if (call->data[i]) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_privacy_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_queue_t                    *q;
+    ngx_http_privacy_redis_t       *rd;
+    ngx_http_privacy_redis_call_t  *call;
+
+    rd = ev->data;
+
+    while (!ngx_queue_empty(&rd->ready)) {
+        q = ngx_queue_head(&rd->ready);
+        ngx_queue_remove(q);
+        call = ngx_queue_data(q, ngx_http_privacy_redis_call_t, ready);
+
+        /* every request of it timed out or went: nothing to ask */
+        if (!ngx_http_privacy_redis_live(call)) {
+            ngx_queue_remove(&call->bucket);
+            rd->pending--;
+            ngx_free(call);
+            continue;
+        }
+
+        if (rd->ac == NULL
+            || ngx_http_privacy_redis_send(call, 0) != REDIS_OK)
+        {
+            ngx_queue_remove(&call->bucket);
+            rd->pending--;
+            ngx_http_privacy_status_redis(rd->pmcf,
+                                          NGX_HTTP_PRIVACY_REDIS_ERRORS, 0);
+            ngx_http_privacy_redis_fail_call(call);
+            ngx_free(call);
+            continue;
+        }
+
+        call->state = NGX_HTTP_PRIVACY_CALL_SENT;
+        call->start = ngx_current_msec;
+        ngx_http_privacy_status_redis(rd->pmcf, NGX_HTTP_PRIVACY_REDIS_CALLS,
+                                      0);
+    }
+}
+
+
+static void
+ngx_http_privacy_redis_ready(ngx_http_privacy_redis_t *rd,
+    ngx_http_privacy_redis_call_t *call)
+{
+    call->state = NGX_HTTP_PRIVACY_CALL_FORMING;
+    ngx_queue_insert_tail(&rd->ready, &call->ready);
+
+    if (!rd->flush.posted) {
+        ngx_post_event(&rd->flush, &ngx_posted_events);
+    }
+}
+
+
 static void
 ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
 {
-    redisReply                       *reply = r;
-    ngx_http_privacy_redis_t         *rd;
-    ngx_http_privacy_redis_call_t    *call = data;
-    ngx_http_privacy_main_conf_t     *pmcf;
+    ngx_uint_t                      i, ok;
+    redisReply                     *reply = r;
+    ngx_http_privacy_redis_t       *rd;
+    ngx_http_privacy_redis_call_t  *call = data;
 
     rd = call->rd;
-    pmcf = rd->pmcf;
 
     if (reply && reply->type == REDIS_REPLY_ERROR && !call->retried
         && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
@@ -728,7 +887,7 @@ ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
         /* not cached there (a restart, SCRIPT FLUSH): sent whole, once */
         call->retried = 1;
 
-        if (ngx_http_privacy_redis_send_eval(ac, call) == REDIS_OK) {
+        if (ngx_http_privacy_redis_send(call, 1) == REDIS_OK) {
             return;
         }
 
@@ -736,59 +895,79 @@ ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     rd->pending--;
+    ngx_queue_remove(&call->bucket);
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    /* the next call of the same keys goes out now */
+    if (call->next) {
+        ngx_http_privacy_redis_ready(rd, call->next);
+    }
 
-        if (reply && !rd->exiting) {
+    ok = reply && reply->type == REDIS_REPLY_ARRAY
+         && reply->elements == call->n;
+
+    if (!ok) {
+
+        if (reply && reply->type == REDIS_REPLY_ERROR && !rd->exiting) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "privacy: redis \"%V\": %*s", &rd->name,
                           (size_t) ngx_min(reply->len, 200), reply->str);
         }
 
         /*
-         * A call that timed out has been counted as a failure already; a
-         * probe whose request went away still tells whether Redis is back.
+         * A call whose requests all timed out has been counted as a
+         * failure already; a probe whose requests went away still tells
+         * whether Redis is back.
          */
-        if ((call->data || call->probe) && !rd->exiting) {
-            ngx_http_privacy_status_redis(pmcf,
+        if ((ngx_http_privacy_redis_live(call) || call->probe)
+            && !rd->exiting)
+        {
+            ngx_http_privacy_status_redis(rd->pmcf,
                                           NGX_HTTP_PRIVACY_REDIS_ERRORS, 0);
             ngx_http_privacy_redis_failure(rd, 0);
         }
 
-        if (call->data) {
-            call->handler(call->data, NULL);
-        }
-
+        ngx_http_privacy_redis_fail_call(call);
         ngx_free(call);
         return;
     }
 
-    ngx_http_privacy_status_redis(pmcf, NGX_HTTP_PRIVACY_REDIS_REPLIES,
+    ngx_http_privacy_status_redis(rd->pmcf, NGX_HTTP_PRIVACY_REDIS_REPLIES,
                                   ngx_current_msec - call->start);
 
     ngx_http_privacy_redis_breaker_close(rd);
 
-    if (call->data) {
-        call->handler(call->data, reply);
+    for (i = 0; i < call->n; i++) {
+        if (call->data[i]) {
+            call->handler(call->data[i], reply->element[i]);
+        }
     }
 
     ngx_free(call);
 }
 
 
+/*
+ * Asks Redis to run the script over keys and args for one request, whose
+ * handler gets the reply's element at *index (or NULL if the call fails).
+ * NULL: Redis is not asked (down, breaker open), decide without it.
+ */
+
 ngx_http_privacy_redis_call_t *
 ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
-    ngx_http_privacy_redis_script_t *script, int argc, ngx_str_t *args,
-    ngx_http_privacy_redis_handler_pt handler, void *data)
+    ngx_http_privacy_redis_script_t *script, ngx_uint_t nkeys,
+    ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,
+    ngx_http_privacy_redis_handler_pt handler, void *data,
+    ngx_uint_t *index)
 {
-    u_char                         *p, *cmd;
+    u_char                         *body, *p;
     size_t                          size;
-    ngx_int_t                       i;
-    ngx_http_privacy_redis_call_t  *call;
+    ngx_str_t                       numkeys;
+    ngx_uint_t                      i;
+    ngx_queue_t                    *bucket, *q;
+    u_char                          nk[NGX_INT_T_LEN];
+    ngx_http_privacy_redis_call_t  *call, *c, *inflight;
 
-    if (rd->ac == NULL || rd->pending >= NGX_HTTP_PRIVACY_REDIS_PENDING_MAX
-        || argc + 2 > NGX_HTTP_PRIVACY_REDIS_ARGS)
-    {
+    if (rd->ac == NULL || rd->pending >= NGX_HTTP_PRIVACY_REDIS_PENDING_MAX) {
         goto skipped;
     }
 
@@ -802,60 +981,99 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
         rd->probing = 1;            /* this call tells if it is back */
     }
 
-    /*
-     * RESP written here, once: hiredis's own formatting (sds) costs more
-     * than the rest of the call, and the arguments are kept for an EVAL
-     * after NOSCRIPT anyway
-     */
+    numkeys.data = nk;
+    numkeys.len = ngx_sprintf(nk, "%ui", nkeys) - nk;
 
     size = sizeof(ngx_http_privacy_redis_call_t)
-           + sizeof("*\r\n$7\r\nEVALSHA\r\n$40\r\n\r\n") - 1 + NGX_INT_T_LEN
-           + 40;
+           + sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + numkeys.len;
 
-    for (i = 0; i < argc; i++) {
+    for (i = 0; i < nkeys; i++) {
+        size += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + keys[i].len;
+    }
+
+    for (i = 0; i < nargs; i++) {
         size += sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + args[i].len;
     }
 
     call = ngx_alloc(size, ngx_cycle->log);
     if (call == NULL) {
+        rd->probing = 0;
         return NULL;
+    }
+
+    body = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t);
+    p = body;
+
+    p += ngx_http_privacy_redis_bulk(p, &numkeys);
+
+    for (i = 0; i < nkeys; i++) {
+        p += ngx_http_privacy_redis_bulk(p, &keys[i]);
+    }
+
+    call->keys_len = p - body;
+
+    for (i = 0; i < nargs; i++) {
+        p += ngx_http_privacy_redis_bulk(p, &args[i]);
+    }
+
+    call->len = p - body;
+    call->hash = ngx_crc32_long(body, call->len);
+
+    /* a call of the same keys and arguments, forming or in flight */
+
+    bucket = &rd->buckets[call->hash % NGX_HTTP_PRIVACY_REDIS_BUCKETS];
+    inflight = NULL;
+
+    for (q = ngx_queue_head(bucket);
+         q != ngx_queue_sentinel(bucket);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_http_privacy_redis_call_t, bucket);
+
+        if (c->hash != call->hash || c->len != call->len
+            || ngx_memcmp((u_char *) c + sizeof(ngx_http_privacy_redis_call_t),
+                          body, call->len)
+               != 0)
+        {
+            continue;
+        }
+
+        if (c->state != NGX_HTTP_PRIVACY_CALL_SENT
+            && c->n < NGX_HTTP_PRIVACY_REDIS_BATCH && !rd->probing)
+        {
+            ngx_free(call);
+            c->data[c->n] = data;
+            *index = c->n++;
+            return c;
+        }
+
+        if (c->state == NGX_HTTP_PRIVACY_CALL_SENT && c->next == NULL) {
+            inflight = c;
+        }
     }
 
     call->rd = rd;
     call->script = script;
     call->handler = handler;
-    call->data = data;
+    call->next = NULL;
+    call->n = 1;
+    call->data[0] = data;
     call->start = ngx_current_msec;
     call->probe = rd->probing;
     call->retried = 0;
-    call->argc = argc + 2;
+    call->argc = (int) (2 + 1 + nkeys + 1 + nargs);
+    *index = 0;
 
-    cmd = (u_char *) call + sizeof(ngx_http_privacy_redis_call_t);
-
-    p = ngx_sprintf(cmd, "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n", call->argc);
-    p = ngx_cpymem(p, script->sha1, 40);
-    *p++ = CR; *p++ = LF;
-
-    call->args = p;
-
-    for (i = 0; i < argc; i++) {
-        p = ngx_sprintf(p, "$%uz\r\n", args[i].len);
-        p = ngx_cpymem(p, args[i].data, args[i].len);
-        *p++ = CR; *p++ = LF;
-    }
-
-    call->len = p - cmd;
-
-    if (redisAsyncFormattedCommand(rd->ac, ngx_http_privacy_redis_reply, call,
-                                   (const char *) cmd, call->len)
-        != REDIS_OK)
-    {
-        ngx_free(call);
-        goto skipped;
-    }
-
+    ngx_queue_insert_tail(bucket, &call->bucket);
     rd->pending++;
-    ngx_http_privacy_status_redis(rd->pmcf, NGX_HTTP_PRIVACY_REDIS_CALLS, 0);
+
+    if (inflight) {
+        call->state = NGX_HTTP_PRIVACY_CALL_GATED;
+        inflight->next = call;
+
+    } else {
+        ngx_http_privacy_redis_ready(rd, call);
+    }
 
     return call;
 
@@ -874,12 +1092,12 @@ skipped:
 
 void
 ngx_http_privacy_redis_detach(ngx_http_privacy_redis_call_t *call,
-    ngx_uint_t timed_out)
+    ngx_uint_t index, ngx_uint_t timed_out)
 {
     ngx_http_privacy_redis_t  *rd;
 
     rd = call->rd;
-    call->data = NULL;
+    call->data[index] = NULL;
 
     if (timed_out) {
         call->probe = 0;
