@@ -57,14 +57,15 @@ sub worker_cpu {
 }
 
 # one wrk run: (requests per second, worker CPU microseconds per request);
-# opt: script => lua file, env => {...}, headers => [...]
+# opt: script => lua file, env => {...}, headers => [...], conns => N
 sub wrk {
     my ($self, $uri, %opt) = @_;
     local @ENV{ keys %{ $opt{env} // {} } } = values %{ $opt{env} // {} };
     my $args = join ' ', map { "-H '$_'" } @{ $opt{headers} // [] };
     $args .= " -s $opt{script}" if $opt{script};
+    my $conns = $opt{conns} // $self->{conns};
     my $cpu0 = $self->worker_cpu;
-    my $out = `taskset -c 0 wrk -t1 -c$self->{conns} -d$self->{secs}s $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
+    my $out = `taskset -c 0 wrk -t1 -c$conns -d$self->{secs}s $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
     my $cpu = $self->worker_cpu - $cpu0;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
     my ($n) = $out =~ /(\d+) requests in/;
@@ -96,11 +97,13 @@ sub compare {
 # wrk --latency for A and B in ABBA rounds: medians of p50 and p99, and
 # what B adds at the 99th percentile
 sub latency {
-    my ($self, $label, $a_uri, $b_uri) = @_;
+    my ($self, $label, $a_uri, $b_uri, %opt) = @_;
     my %p;
+    my $conns = $opt{conns} // $self->{conns};
+    my $args = $opt{script} ? "-s $opt{script}" : '';
     for my $round (1 .. $self->{rounds}) {
         for my $uri ($round % 2 ? ($a_uri, $b_uri) : ($b_uri, $a_uri)) {
-            my $out = `taskset -c 0 wrk -t1 -c$self->{conns} -d$self->{secs}s --latency http://127.0.0.1:${\ $self->port}$uri 2>&1`;
+            my $out = `taskset -c 0 wrk -t1 -c$conns -d$self->{secs}s --latency $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
             for my $q (50, 99) {
                 my ($v, $unit) = $out =~ /^\s+$q%\s+([\d.]+)(us|ms|s)\s*$/m
                     or die "wrk --latency: no p$q:\n$out";

@@ -337,9 +337,15 @@ ngx_http_privacy_create_ctx(ngx_http_request_t *r)
     ngx_pool_cleanup_t      *cln;
     ngx_http_privacy_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_privacy_module);
+    /*
+     * After an internal redirect (index, try_files, error_page) the same
+     * context again: a request is limited and counted once, as with
+     * limit_req, however many locations it passes through.
+     */
+    ctx = ngx_http_privacy_get_ctx(r);
 
     if (ctx) {
+        ngx_http_set_ctx(r, ctx, ngx_http_privacy_module);
         return ctx;
     }
 

@@ -18,6 +18,10 @@ use PETest;
 my $t = PETest->new;
 $t->upstream('app');
 
+mkdir $t->dir . '/www';
+chmod 0755, $t->dir . '/www';
+$t->write_file('www/index.html', "<p>ok</p>\n");
+
 $t->nginx_start(<<'EOF', workers => 2);
     privacy_limit_zone $binary_remote_addr zone=per_ip:1m rate=1r/m;
     privacy_limit_zone $http_x_user zone=per_user:1m rate=10r/m;
@@ -63,6 +67,12 @@ $t->nginx_start(<<'EOF', workers => 2);
             proxy_pass http://127.0.0.1:%%PORT_up_app%%;
         }
 
+        # a directory: the index module redirects to /site/index.html
+        location /site/ {
+            privacy_limit zone=per_user burst=9 nodelay;
+            alias %%DIR%%/www/;
+        }
+
         location = /status {
             privacy_status;
         }
@@ -70,6 +80,12 @@ $t->nginx_start(<<'EOF', workers => 2);
 EOF
 
 my $port = $t->port;
+
+# an internal redirect (here the index) does not charge the request twice
+my @site = map { http_get($port, '/site/', 'X-User' => 'indexed') } 1 .. 2;
+is_deeply([map { $_->{headers}{ratelimit} } @site],
+          ['"per_user";r=9;t=6', '"per_user";r=8;t=12'],
+          'a directory request (redirected to its index) is charged once');
 
 # burst 4 at 1r/m: exactly five pass, over new connections spread across
 # both workers, then 429
@@ -158,7 +174,7 @@ my ($limits) = $r->{body} =~ /"limits":(\{[^}]*\})/;
 like($limits, qr/^\{"passed":(\d+),"delayed":3,"rejected":(\d+),"error":0\}$/,
    'privacy_status counts by outcome');
 my ($passed, $rejected) = $limits =~ /"passed":(\d+).*"rejected":(\d+)/;
-is($passed, 14 + 1500, '... 14 + 1500 passed');
+is($passed, 16 + 1500, '... 16 + 1500 passed');
 is($rejected, 8, '... 8 rejected (7, and the one after the reload)');
 like(http_get($port, '/status?format=prometheus')->{body},
      qr/^privacy_limit_requests_total\{outcome="rejected"\} $rejected$/m,
