@@ -42,9 +42,6 @@
 #define NGX_HTTP_PRIVACY_REDIS_BUCKETS     256
 #define NGX_HTTP_PRIVACY_REDIS_BATCH       64    /* requests in one call */
 
-#define NGX_HTTP_PRIVACY_CALL_FORMING      0     /* sent at the cycle's end */
-#define NGX_HTTP_PRIVACY_CALL_GATED        1     /* behind one in flight */
-#define NGX_HTTP_PRIVACY_CALL_SENT         2
 
 
 struct ngx_http_privacy_redis_s {
@@ -80,22 +77,21 @@ struct ngx_http_privacy_redis_s {
 
 /*
  * A call: one EVALSHA for every request of the same keys and arguments
- * that comes while it forms (within one event loop cycle) or while the
- * previous such call is in flight.  The script is told how many requests
- * it decides (ARGV[1]), decides them one after the other, atomically, and
- * answers each its own; a hot key costs Redis one call per round trip,
- * not one per request.
+ * that comes while it forms, within one event loop cycle.  The script is
+ * told how many requests it decides (ARGV[1]), decides them one after the
+ * other, atomically, and answers each its own: a hot key costs Redis one
+ * call per cycle, not one per request.  (Holding requests back until the
+ * previous call of the same keys returned made calls no larger here, and
+ * requests slower.)
  */
 
 struct ngx_http_privacy_redis_call_s {
     ngx_http_privacy_redis_t              *rd;
     ngx_http_privacy_redis_script_t       *script;
     ngx_http_privacy_redis_handler_pt      handler;
-    ngx_queue_t                            bucket;  /* forming or in flight */
+    ngx_queue_t                            bucket;  /* while forming */
     ngx_queue_t                            ready;
-    ngx_http_privacy_redis_call_t         *next;    /* gated behind this */
     uint32_t                               hash;
-    ngx_uint_t                             state;
     ngx_uint_t                             n;
     ngx_msec_t                             start;
     unsigned                               probe:1;
@@ -830,9 +826,11 @@ ngx_http_privacy_redis_flush_handler(ngx_event_t *ev)
         ngx_queue_remove(q);
         call = ngx_queue_data(q, ngx_http_privacy_redis_call_t, ready);
 
+        /* formed: later requests start a call of their own */
+        ngx_queue_remove(&call->bucket);
+
         /* every request of it timed out or went: nothing to ask */
         if (!ngx_http_privacy_redis_live(call)) {
-            ngx_queue_remove(&call->bucket);
             rd->pending--;
             ngx_free(call);
             continue;
@@ -841,7 +839,6 @@ ngx_http_privacy_redis_flush_handler(ngx_event_t *ev)
         if (rd->ac == NULL
             || ngx_http_privacy_redis_send(call, 0) != REDIS_OK)
         {
-            ngx_queue_remove(&call->bucket);
             rd->pending--;
             ngx_http_privacy_status_redis(rd->pmcf,
                                           NGX_HTTP_PRIVACY_REDIS_ERRORS, 0);
@@ -850,7 +847,6 @@ ngx_http_privacy_redis_flush_handler(ngx_event_t *ev)
             continue;
         }
 
-        call->state = NGX_HTTP_PRIVACY_CALL_SENT;
         call->start = ngx_current_msec;
         ngx_http_privacy_status_redis(rd->pmcf, NGX_HTTP_PRIVACY_REDIS_CALLS,
                                       0);
@@ -862,7 +858,6 @@ static void
 ngx_http_privacy_redis_ready(ngx_http_privacy_redis_t *rd,
     ngx_http_privacy_redis_call_t *call)
 {
-    call->state = NGX_HTTP_PRIVACY_CALL_FORMING;
     ngx_queue_insert_tail(&rd->ready, &call->ready);
 
     if (!rd->flush.posted) {
@@ -895,12 +890,6 @@ ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
     }
 
     rd->pending--;
-    ngx_queue_remove(&call->bucket);
-
-    /* the next call of the same keys goes out now */
-    if (call->next) {
-        ngx_http_privacy_redis_ready(rd, call->next);
-    }
 
     ok = reply && reply->type == REDIS_REPLY_ARRAY
          && reply->elements == call->n;
@@ -965,7 +954,7 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     ngx_uint_t                      i;
     ngx_queue_t                    *bucket, *q;
     u_char                          nk[NGX_INT_T_LEN];
-    ngx_http_privacy_redis_call_t  *call, *c, *inflight;
+    ngx_http_privacy_redis_call_t  *call, *c;
 
     if (rd->ac == NULL || rd->pending >= NGX_HTTP_PRIVACY_REDIS_PENDING_MAX) {
         goto skipped;
@@ -1019,10 +1008,9 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     call->len = p - body;
     call->hash = ngx_crc32_long(body, call->len);
 
-    /* a call of the same keys and arguments, forming or in flight */
+    /* a call of the same keys and arguments, forming in this cycle */
 
     bucket = &rd->buckets[call->hash % NGX_HTTP_PRIVACY_REDIS_BUCKETS];
-    inflight = NULL;
 
     for (q = ngx_queue_head(bucket);
          q != ngx_queue_sentinel(bucket);
@@ -1038,24 +1026,17 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
             continue;
         }
 
-        if (c->state != NGX_HTTP_PRIVACY_CALL_SENT
-            && c->n < NGX_HTTP_PRIVACY_REDIS_BATCH && !rd->probing)
-        {
+        if (c->n < NGX_HTTP_PRIVACY_REDIS_BATCH && !rd->probing) {
             ngx_free(call);
             c->data[c->n] = data;
             *index = c->n++;
             return c;
-        }
-
-        if (c->state == NGX_HTTP_PRIVACY_CALL_SENT && c->next == NULL) {
-            inflight = c;
         }
     }
 
     call->rd = rd;
     call->script = script;
     call->handler = handler;
-    call->next = NULL;
     call->n = 1;
     call->data[0] = data;
     call->start = ngx_current_msec;
@@ -1067,13 +1048,7 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     ngx_queue_insert_tail(bucket, &call->bucket);
     rd->pending++;
 
-    if (inflight) {
-        call->state = NGX_HTTP_PRIVACY_CALL_GATED;
-        inflight->next = call;
-
-    } else {
-        ngx_http_privacy_redis_ready(rd, call);
-    }
+    ngx_http_privacy_redis_ready(rd, call);
 
     return call;
 

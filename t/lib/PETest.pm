@@ -20,6 +20,7 @@ use Time::HiRes qw(time sleep);
 use Exporter qw(import);
 
 our @EXPORT = qw(http http_get http_post http2_headers_only http2_request
+                 http2_burst
                  multipart_body sample media_of parse_response wait_port
                  tcf_string b64url jwt_verify);
 
@@ -710,6 +711,73 @@ sub http2_request {
     }
     close $s;
     return \%res;
+}
+
+# Many GET requests as HTTP/2 streams, every HEADERS frame in one write:
+# nginx reads them at once and starts every request in the same event
+# loop cycle.  Each request is [path, header => value, ...]; returns their
+# statuses in order (0: none came).
+sub http2_burst {
+    my ($port, @requests) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect $port: $!";
+    binmode $s;
+    local $SIG{PIPE} = 'IGNORE';
+
+    my $frame = sub {
+        my ($type, $flags, $id, $payload) = @_;
+        my $len = length $payload;
+        return pack('CnCCN', $len >> 16, $len & 0xffff, $type, $flags, $id)
+            . $payload;
+    };
+
+    my $out = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" . $frame->(4, 0, 0, '');
+    my %stream;
+    for my $i (0 .. $#requests) {
+        my ($path, @headers) = @{ $requests[$i] };
+        my @h = (':method' => 'GET', ':scheme' => 'http', ':path' => $path,
+                 ':authority' => 'localhost', @headers);
+        my $hpack = '';
+        while (my ($k, $v) = splice(@h, 0, 2)) {
+            $hpack .= "\x00" . chr(length $k) . $k . chr(length $v) . $v;
+        }
+        my $id = 2 * $i + 1;
+        $stream{$id} = $i;
+        $out .= $frame->(1, 0x5, $id, $hpack);   # END_STREAM, END_HEADERS
+    }
+    syswrite($s, $out);
+
+    my %static = (0x88 => 200, 0x89 => 204, 0x8d => 404, 0x8e => 500);
+    my @status = (0) x @requests;
+    my ($buf, $done) = ('', 0);
+    my $sel = IO::Select->new($s);
+    my $deadline = time + 10;
+
+    while ($done < @requests && time < $deadline) {
+        last unless $sel->can_read($deadline - time);
+        last unless sysread($s, $buf, 65536, length $buf);
+        while (length($buf) >= 9) {
+            my ($lh, $ll, $type, $flags, $id) = unpack('CnCCN', $buf);
+            my $len = ($lh << 16) | $ll;
+            last if length($buf) < 9 + $len;
+            my $payload = substr($buf, 9, $len);
+            substr($buf, 0, 9 + $len, '');
+            $id &= 0x7fffffff;
+            syswrite($s, $frame->(4, 1, 0, '')) if $type == 4 && !($flags & 1);
+            next unless defined $stream{$id};
+            if ($type == 1) {
+                my $b = ord $payload;
+                if ($static{$b}) {
+                    $status[$stream{$id}] = $static{$b};
+                } elsif (($b & 0xc0) == 0x40 && ($b & 0x3f) == 8) {
+                    $status[$stream{$id}] = substr($payload, 2, 3);
+                }
+            }
+            $done++ if ($type <= 1 && ($flags & 1)) || $type == 3;
+        }
+    }
+    close $s;
+    return @status;
 }
 
 sub http_get {
