@@ -1039,11 +1039,13 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
         keys[nsync].len = p - keys[nsync].data;
 
         args[2 * nsync].data = p;
-        args[2 * nsync].len = ngx_sprintf(p, "%uL", zone->rate.interval) - p;
+        args[2 * nsync].len = ngx_http_privacy_decimal(p, zone->rate.interval)
+                               - p;
         p += args[2 * nsync].len;
 
         args[2 * nsync + 1].data = p;
-        args[2 * nsync + 1].len = ngx_sprintf(p, "%ui", limits[i].burst) - p;
+        args[2 * nsync + 1].len = ngx_http_privacy_decimal(p, limits[i].burst)
+                                   - p;
 
         nsync++;
     }
@@ -1325,23 +1327,6 @@ ngx_http_privacy_limit_delay(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_core_run_phases;
 
     ngx_http_core_run_phases(r);
-}
-
-
-static u_char *
-ngx_http_privacy_decimal(u_char *p, uint64_t n)
-{
-    u_char   digits[NGX_INT64_LEN];
-    u_char  *d;
-
-    d = digits + NGX_INT64_LEN;
-
-    do {
-        *--d = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
-
-    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
 }
 
 

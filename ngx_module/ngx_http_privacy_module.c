@@ -693,3 +693,22 @@ ngx_http_privacy_init(ngx_conf_t *cf)
 
     return ngx_http_privacy_upload_init(cf);
 }
+
+
+/* a decimal number, faster than ngx_sprintf() where it runs per request */
+
+u_char *
+ngx_http_privacy_decimal(u_char *p, uint64_t n)
+{
+    u_char   digits[NGX_INT64_LEN];
+    u_char  *d;
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
+}

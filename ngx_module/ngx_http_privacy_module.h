@@ -217,6 +217,7 @@ extern ngx_module_t  ngx_http_privacy_module;
 
 
 ngx_http_privacy_ctx_t *ngx_http_privacy_get_ctx(ngx_http_request_t *r);
+u_char *ngx_http_privacy_decimal(u_char *p, uint64_t n);
 ngx_http_privacy_ctx_t *ngx_http_privacy_create_ctx(ngx_http_request_t *r);
 
 /* refusal: ngx_http_privacy_refusal.c */

@@ -717,7 +717,9 @@ ngx_http_privacy_redis_bulk(u_char *p, ngx_str_t *s)
     u_char  *start;
 
     start = p;
-    p = ngx_sprintf(p, "$%uz\r\n", s->len);
+    *p++ = '$';
+    p = ngx_http_privacy_decimal(p, s->len);
+    *p++ = CR; *p++ = LF;
     p = ngx_cpymem(p, s->data, s->len);
     *p++ = CR; *p++ = LF;
 
@@ -754,12 +756,17 @@ ngx_http_privacy_redis_send(ngx_http_privacy_redis_call_t *call,
     }
 
     if (whole) {
-        p = ngx_sprintf(cmd, "*%d\r\n$4\r\nEVAL\r\n$%uz\r\n", call->argc,
-                        script->text.len);
+        *cmd = '*';
+        p = ngx_http_privacy_decimal(cmd + 1, call->argc);
+        p = ngx_cpymem(p, "\r\n$4\r\nEVAL\r\n$", 13);
+        p = ngx_http_privacy_decimal(p, script->text.len);
+        *p++ = CR; *p++ = LF;
         p = ngx_cpymem(p, script->text.data, script->text.len);
 
     } else {
-        p = ngx_sprintf(cmd, "*%d\r\n$7\r\nEVALSHA\r\n$40\r\n", call->argc);
+        *cmd = '*';
+        p = ngx_http_privacy_decimal(cmd + 1, call->argc);
+        p = ngx_cpymem(p, "\r\n$7\r\nEVALSHA\r\n$40\r\n", 20);
         p = ngx_cpymem(p, script->sha1, 40);
     }
 
@@ -768,7 +775,7 @@ ngx_http_privacy_redis_send(ngx_http_privacy_redis_call_t *call,
 
     /* ARGV[1]: how many requests the call decides */
     n.data = digits;
-    n.len = ngx_sprintf(digits, "%ui", call->n) - digits;
+    n.len = ngx_http_privacy_decimal(digits, call->n) - digits;
     p += ngx_http_privacy_redis_bulk(p, &n);
 
     p = ngx_cpymem(p, body + call->keys_len, call->len - call->keys_len);
@@ -971,7 +978,7 @@ ngx_http_privacy_redis_eval(ngx_http_privacy_redis_t *rd,
     }
 
     numkeys.data = nk;
-    numkeys.len = ngx_sprintf(nk, "%ui", nkeys) - nk;
+    numkeys.len = ngx_http_privacy_decimal(nk, nkeys) - nk;
 
     size = sizeof(ngx_http_privacy_redis_call_t)
            + sizeof("$\r\n\r\n") - 1 + NGX_SIZE_T_LEN + numkeys.len;
