@@ -22,6 +22,7 @@ sed -e "s|/usr/lib/nginx/modules/ngx_http_privacy_module.so|$top/build/ngx_http_
     -e "s|/var/log/nginx/|$run/logs/|" \
     -e "s|/etc/privacy-edge/cookies.conf|$top/conf/cookies.conf|" \
     -e "s|/etc/privacy-edge/privacy.key|$run/privacy.key|" \
+    -e "s|privacy_redis 127.0.0.1:6379|privacy_redis 127.0.0.1:$redis_port|" \
     -e "s|^worker_processes auto;|worker_processes 2;\ndaemon off;|" \
     -e "s|^http {|http {\n    client_body_temp_path $run/body;\n    proxy_temp_path $run/proxy;\n    fastcgi_temp_path $run/fastcgi;\n    uwsgi_temp_path $run/uwsgi;\n    scgi_temp_path $run/scgi;|" \
     "$top/conf/nginx.conf" > "$run/nginx.conf"
