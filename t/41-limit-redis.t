@@ -410,6 +410,20 @@ like($t5->error_log, qr/privacy: redis "[^"]+": AUTH or SELECT refused: WRONGPAS
 unlike($t4->error_log . $t5->error_log, qr/\Q$secret\E|wrong-secret/,
        'no password in any log');
 
+# --- a unix socket ----------------------------------------------------
+
+my $t6 = PETest->new;
+my $uport = $t6->redis(unix => 1);
+my $sock = $t6->dir . '/redis/redis.sock';
+$t6->{ports}{up_app} = $t->port('up_app');
+$t6->nginx_start(node_conf($uport, 'fail=closed')
+                 =~ s/127\.0\.0\.1:$uport/unix:$sock/r);
+is_deeply(statuses($t6->port, '/g', 'sam', 4), [200, 200, 200, 429],
+          'privacy_redis unix:/path: limited through Redis');
+is(scalar @{ $t6->redis_query($uport, ['KEYS', 'privacy:*']) }, 1,
+   '... the key is in that Redis');
+$t6->nginx_stop;
+
 # --- configuration errors ---------------------------------------------
 
 $t->conf_fails('privacy_limit_zone $a zone=a:1m rate=1r/s sync=redis;',

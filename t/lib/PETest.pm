@@ -268,7 +268,8 @@ sub stop_pid {
 }
 
 # A real redis-server on a free loopback port, nothing saved to disk.
-# Options: password => ..., name => ... (for several).  Returns its port.
+# Options: password => ..., name => ... (for several), unix => 1.  Returns
+# its port.
 sub redis {
     my ($self, %opt) = @_;
     my $name = $opt{name} // 'redis';
@@ -280,6 +281,9 @@ sub redis {
     my @cmd = ($bin, '--bind', '127.0.0.1', '--port', $port, '--save', '',
                '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no');
     push @cmd, '--requirepass', $opt{password} if defined $opt{password};
+    # unix => 1: a socket too, at <dir>/<name>/redis.sock
+    push @cmd, '--unixsocket', "$dir/redis.sock", '--unixsocketperm', '777'
+        if $opt{unix};
     $self->{redis_pid}{$name} = $self->spawn($name, @cmd);
     wait_port($port, 10) or die "redis-server did not listen on $port:\n"
         . ($self->read_file("$name.log") // '');
