@@ -391,9 +391,12 @@ my $secret = 'pw-' . int(rand(1e9));
 my $t4 = PETest->new;
 my $aport = $t4->redis(password => $secret);
 $t4->{ports}{up_app} = $t->port('up_app');
-$t4->nginx_start(node_conf($aport, "password=$secret db=3 fail=closed"));
+# by name: "localhost" is resolved when the configuration is read
+$t4->nginx_start(node_conf($aport, "password=$secret db=3 fail=closed")
+                 =~ s/127\.0\.0\.1:$aport/localhost:$aport/r);
 is_deeply(statuses($t4->port, '/g', 'quinn', 4), [200, 200, 200, 429],
-          'AUTH with a password and SELECT 3: limited through Redis');
+          'AUTH with a password and SELECT 3, Redis named "localhost": '
+          . 'limited through Redis');
 my $db3 = $t4->redis_query($aport, ['AUTH', $secret], ['SELECT', '3'],
                            ['KEYS', 'privacy:*']);
 is(scalar @$db3, 1, '... the key is in database 3');
