@@ -68,6 +68,13 @@ $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	    -fno-sanitize-recover=all -Ingx_module -It/unit -o $@ $< $(PARSERS) \
 	    -lcrypto
 
+# the backend's pure parts (test_b_NAME: backend/NAME.c), likewise
+$(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c backend/%.h
+	@mkdir -p $(BUILD)/t
+	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all -Ibackend -It/unit -o $@ $< backend/$*.c \
+	    -ljansson -lcrypto
+
 unit: $(UNIT_TESTS)
 
 asan: $(ASAN_MODULE)
