@@ -57,9 +57,14 @@ $(ASAN_MODULE): $(BUILD)/ngx-asan/objs/Makefile $(MODULE_SRCS)
 	@mkdir -p $(BUILD)/asan
 	cp $(BUILD)/ngx-asan/objs/ngx_http_privacy_module.so $@
 
-$(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS)
+# the backend reads multipart with the edge's own strict parsers
+BACKEND_PARSERS := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
+                   ngx_module/pe_sniff.c
+
+$(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -o $@ $(BACKEND_SRCS) $(BACKEND_LIBS)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ingx_module -o $@ $(BACKEND_SRCS) \
+	    $(BACKEND_PARSERS) $(BACKEND_LIBS)
 
 # the pure parsers' unit tests, with the sanitizers
 $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)

@@ -16,11 +16,13 @@
 
 
 struct MHD_Daemon;
+typedef struct pe_store_s  pe_store_t;
 
 
 typedef struct {
     pe_conf_t             conf;
     struct MHD_Daemon    *httpd;
+    pe_store_t           *store;        /* Redis */
     time_t                started;
 
     atomic_ulong          http_requests;

@@ -15,6 +15,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <stdlib.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "context.h"
+#include "jobs.h"
 #include "log.h"
 
 
@@ -68,32 +75,139 @@ pe_http_metrics(pe_backend_t *be, struct MHD_Connection *conn)
 }
 
 
+/* what one request carries from MHD's first call to its last */
+typedef struct {
+    pe_context_t     ctx;
+    int              ctx_ok;
+    pe_upload_t     *upload;
+    unsigned         status;        /* an answer decided early */
+    char            *body;
+} pe_http_request_t;
+
+
+static enum MHD_Result
+pe_http_json(struct MHD_Connection *conn, unsigned status, char *body)
+{
+    enum MHD_Result       rc;
+    struct MHD_Response  *res;
+
+    if (body == NULL) {
+        return MHD_NO;
+    }
+
+    res = MHD_create_response_from_buffer(strlen(body), body,
+                                          MHD_RESPMEM_MUST_FREE);
+    if (res == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    MHD_add_response_header(res, "Cache-Control", "no-store");
+    rc = MHD_queue_response(conn, status, res);
+    MHD_destroy_response(res);
+
+    return rc;
+}
+
+
+/*
+ * Every /v1/ route but the provider webhooks and the media links needs the
+ * edge's signed context: who the request is for comes from it alone.
+ */
+static int
+pe_http_context(pe_backend_t *be, struct MHD_Connection *conn,
+    pe_http_request_t *req)
+{
+    char         err[128];
+    json_t      *j;
+    const char  *token;
+
+    token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                        "Privacy-Context");
+
+    if (pe_context_verify(be->conf.context_key, be->conf.context_key_len,
+                          token, token ? strlen(token) : 0, time(NULL),
+                          &req->ctx, err, sizeof(err))
+        != 0)
+    {
+        req->status = MHD_HTTP_UNAUTHORIZED;
+        j = json_pack("{s:s,s:s}", "error", "context_invalid", "reason",
+                      err);
+        req->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        pe_log(PE_LOG_INFO, "http: refused: %s", err);
+        return -1;
+    }
+
+    req->ctx_ok = 1;
+
+    return 0;
+}
+
+
 static enum MHD_Result
 pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-    int            is_get;
-    pe_backend_t  *be = cls;
+    int                 is_get, is_post;
+    char               *body;
+    unsigned            status;
+    pe_backend_t       *be = cls;
+    pe_http_request_t  *req = *con_cls;
 
     (void) version;
-    (void) upload_data;
 
-    if (*con_cls == NULL) {
+    is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0
+             || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+    if (req == NULL) {
         /* the first call has the headers only */
-        *con_cls = be;
+        req = calloc(1, sizeof(pe_http_request_t));
+        if (req == NULL) {
+            return MHD_NO;
+        }
+
+        *con_cls = req;
         atomic_fetch_add(&be->http_requests, 1);
+
+        if (strncmp(url, "/v1/", 4) == 0
+            && pe_http_context(be, conn, req) == 0
+            && is_post && strcmp(url, "/v1/jobs") == 0)
+        {
+            req->upload = pe_upload_begin(be, &req->ctx,
+                              MHD_lookup_connection_value(conn,
+                                  MHD_HEADER_KIND,
+                                  MHD_HTTP_HEADER_CONTENT_TYPE),
+                              &req->status, &req->body);
+        }
+
         return MHD_YES;
     }
 
     if (*upload_data_size) {
-        /* bodies of routes not served here are read and dropped */
+        /* the body as it comes; refused requests' bodies are drained */
+        if (req->upload) {
+            pe_upload_feed(req->upload, upload_data, *upload_data_size);
+        }
+
         *upload_data_size = 0;
         return MHD_YES;
     }
 
-    is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0
-             || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (req->upload) {
+        pe_upload_end(req->upload, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
+    if (req->status) {
+        body = req->body;
+        req->body = NULL;
+        return pe_http_json(conn, req->status, body);
+    }
 
     if (strcmp(url, "/healthz") == 0) {
         if (!is_get) {
@@ -110,8 +224,41 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
         return pe_http_metrics(be, conn);
     }
 
+    if (req->ctx_ok && is_get && strcmp(url, "/v1/jobs") == 0) {
+        pe_jobs_list(be, &req->ctx, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
+    if (req->ctx_ok && is_get && strncmp(url, "/v1/jobs/", 9) == 0) {
+        pe_jobs_get(be, &req->ctx, url + 9, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
     return pe_http_reply(conn, MHD_HTTP_NOT_FOUND, "application/json",
                          "{\"error\":\"not_found\"}\n");
+}
+
+
+static void
+pe_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    pe_http_request_t  *req = *con_cls;
+
+    (void) cls;
+    (void) conn;
+    (void) toe;
+
+    if (req == NULL) {
+        return;
+    }
+
+    /* an upload the client did not finish leaves nothing behind */
+    pe_upload_free(req->upload);
+    free(req->body);
+    memset(&req->ctx, 0, sizeof(req->ctx));
+    free(req);
+    *con_cls = NULL;
 }
 
 
@@ -164,6 +311,7 @@ pe_http_start(pe_backend_t *be, char *err, size_t errlen)
     be->httpd = MHD_start_daemon(flags, (uint16_t) be->conf.listen_port,
                     NULL, NULL, pe_http_handler, be,
                     MHD_OPTION_EXTERNAL_LOGGER, pe_http_log, NULL,
+                    MHD_OPTION_NOTIFY_COMPLETED, pe_http_completed, NULL,
                     MHD_OPTION_SOCK_ADDR, sa,
                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PE_HTTP_THREADS,
                     MHD_OPTION_CONNECTION_LIMIT,

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "store.h"
 
 
 #define PE_DEFAULT_CONF  "/etc/privacy-edge/backend.conf"
@@ -127,8 +128,11 @@ main(int argc, char **argv)
 
     be.started = time(NULL);
 
-    if (pe_http_start(&be, err, sizeof(err)) != 0) {
+    be.store = pe_store_open(&be.conf, err, sizeof(err));
+
+    if (be.store == NULL || pe_http_start(&be, err, sizeof(err)) != 0) {
         pe_log(PE_LOG_EMERG, "%s", err);
+        pe_store_close(be.store);
         pe_conf_free(&be.conf);
         return 1;
     }
@@ -141,6 +145,7 @@ main(int argc, char **argv)
     pe_log(PE_LOG_NOTICE, "signal %d received, exiting", sig);
 
     pe_http_stop(&be);
+    pe_store_close(be.store);
     pe_conf_free(&be.conf);
 
     return 0;
