@@ -174,7 +174,9 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
         *con_cls = req;
         atomic_fetch_add(&be->http_requests, 1);
 
-        if (strncmp(url, "/v1/", 4) == 0
+        /* the routes served; anything else is a 404 with or without */
+        if ((strcmp(url, "/v1/jobs") == 0
+             || strncmp(url, "/v1/jobs/", 9) == 0)
             && pe_http_context(be, conn, req) == 0
             && is_post && strcmp(url, "/v1/jobs") == 0)
         {

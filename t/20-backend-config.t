@@ -128,6 +128,16 @@ is($rc, 1, 'a missing configuration file fails');
 
 # the daemon itself
 $t->write_file('backend.conf', $good);
+{
+    # a secret the configuration names but the environment lacks: no start
+    delete local $ENV{PE_REDIS_PASSWORD};
+    my $out = `$bin -c $d/backend.conf 2>&1`;
+    is($? >> 8, 1, 'password_env= names an unset variable: no start');
+    like($out, qr/environment variable "PE_REDIS_PASSWORD" of redis /
+               . qr/password_env= is not set/, '... and it says which');
+}
+
+$ENV{PE_REDIS_PASSWORD} = 'from-the-environment';
 my $pid = $t->spawn('backend', $bin, '-c', "$d/backend.conf");
 ok(wait_port($port, 5), 'the backend listens');
 
