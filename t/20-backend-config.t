@@ -133,8 +133,9 @@ $t->write_file('backend.conf', $good);
     delete local $ENV{PE_REDIS_PASSWORD};
     my $out = `$bin -c $d/backend.conf 2>&1`;
     is($? >> 8, 1, 'password_env= names an unset variable: no start');
-    like($out, qr/environment variable "PE_REDIS_PASSWORD" of redis /
-               . qr/password_env= is not set/, '... and it says which');
+    my $says = 'environment variable "PE_REDIS_PASSWORD" of redis '
+               . 'password_env= is not set';
+    like($out, qr/\Q$says\E/, '... and it says which');
 }
 
 $ENV{PE_REDIS_PASSWORD} = 'from-the-environment';
