@@ -552,6 +552,9 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_script = {
 };
 
 
+/* allowed, refusing zone, retry; then remaining, reset, delay per zone */
+#define NGX_HTTP_PRIVACY_REPLY_MAX      (3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX)
+
 #define NGX_HTTP_PRIVACY_WAIT_ASKED     0
 #define NGX_HTTP_PRIVACY_WAIT_ANSWERED  1
 #define NGX_HTTP_PRIVACY_WAIT_FAILED    2
@@ -564,7 +567,7 @@ struct ngx_http_privacy_limit_wait_s {
     ngx_event_t                      ev;       /* timeout, then wake-up */
     ngx_uint_t                       state;
     ngx_uint_t                       nsync;
-    int64_t                          values[3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX];
+    int64_t                          values[NGX_HTTP_PRIVACY_REPLY_MAX];
 };
 
 
