@@ -59,7 +59,7 @@ $(ASAN_MODULE): $(BUILD)/ngx-asan/objs/Makefile $(MODULE_SRCS)
 
 # the backend reads multipart with the edge's own strict parsers
 BACKEND_PARSERS := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
-                   ngx_module/pe_sniff.c
+                   ngx_module/pe_sniff.c ngx_module/pe_jws.c
 
 $(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
 	@mkdir -p $(BUILD)
@@ -74,11 +74,12 @@ $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	    -lcrypto
 
 # the backend's pure parts (test_b_NAME: backend/NAME.c), likewise
-$(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c backend/%.h
+$(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c backend/%.h \
+                     $(BACKEND_PARSERS)
 	@mkdir -p $(BUILD)/t
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all -Ibackend -It/unit -o $@ $< backend/$*.c \
-	    -ljansson -lcrypto
+	    -fno-sanitize-recover=all -Ibackend -Ingx_module -It/unit -o $@ $< \
+	    backend/$*.c $(BACKEND_PARSERS) -ljansson -lcrypto
 
 unit: $(UNIT_TESTS)
 

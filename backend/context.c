@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 
 #include "context.h"
+#include "pe_jws.h"
 
 
 static void
@@ -19,76 +20,6 @@ pe_context_error(char *err, size_t errlen, const char *reason)
     if (err && errlen) {
         snprintf(err, errlen, "%s", reason);
     }
-}
-
-
-static int
-pe_b64url_value(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
-
-
-long
-pe_base64url_decode(const char *in, size_t n, unsigned char *out,
-    size_t outlen)
-{
-    int            v;
-    size_t         i, o;
-    unsigned long  acc;
-    unsigned int   bits;
-
-    /* a length of 1 mod 4 cannot come from any bytes */
-    if (n % 4 == 1 || (n / 4) * 3 + (n % 4 ? n % 4 - 1 : 0) > outlen) {
-        return -1;
-    }
-
-    acc = 0;
-    bits = 0;
-    o = 0;
-
-    for (i = 0; i < n; i++) {
-        v = pe_b64url_value((unsigned char) in[i]);
-        if (v < 0) {
-            return -1;
-        }
-
-        acc = (acc << 6) | (unsigned long) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char) (acc >> bits);
-            acc &= (1UL << bits) - 1;
-        }
-    }
-
-    /* the bits left over must be zero: one encoding per value */
-    if (acc != 0) {
-        return -1;
-    }
-
-    return (long) o;
 }
 
 

@@ -45,9 +45,4 @@ int pe_context_verify(const unsigned char *key, size_t klen,
 /* whether the context grants a consent category, e.g. "ai_processing" */
 int pe_context_granted(const pe_context_t *ctx, const char *category);
 
-/* base64url without padding, strictly (canonical last bits): the decoded
- * length, or -1 */
-long pe_base64url_decode(const char *in, size_t n, unsigned char *out,
-    size_t outlen);
-
 #endif /* PE_BACKEND_CONTEXT_H */

@@ -170,6 +170,24 @@ pe_full_write(int fd, const unsigned char *p, size_t n)
 }
 
 
+static void
+pe_spool_writer_free(pe_spool_writer_t *w)
+{
+    OPENSSL_cleanse(w->key, sizeof(w->key));
+
+    if (w->plain) {
+        OPENSSL_cleanse(w->plain, w->chunk);
+    }
+
+    EVP_CIPHER_CTX_free(w->cipher);
+    free(w->sealed);
+    free(w->plain);
+    free(w->tmp);
+    free(w->path);
+    free(w);
+}
+
+
 pe_spool_writer_t *
 pe_spool_create(const char *path, const unsigned char key[32], size_t chunk,
     char *err, size_t errlen)
@@ -243,18 +261,8 @@ pe_spool_create(const char *path, const unsigned char key[32], size_t chunk,
 
 failed:
 
-    if (w->fd != -1) {
-        close(w->fd);
-        unlink(w->tmp);
-    }
-
-    OPENSSL_cleanse(w->key, sizeof(w->key));
-    EVP_CIPHER_CTX_free(w->cipher);
-    free(w->sealed);
-    free(w->plain);
-    free(w->tmp);
-    free(w->path);
-    free(w);
+    /* nothing was created on disk before here */
+    pe_spool_writer_free(w);
 
     return NULL;
 }
@@ -324,20 +332,6 @@ uint64_t
 pe_spool_written(const pe_spool_writer_t *w)
 {
     return w->written;
-}
-
-
-static void
-pe_spool_writer_free(pe_spool_writer_t *w)
-{
-    OPENSSL_cleanse(w->key, sizeof(w->key));
-    OPENSSL_cleanse(w->plain, w->chunk);
-    EVP_CIPHER_CTX_free(w->cipher);
-    free(w->sealed);
-    free(w->plain);
-    free(w->tmp);
-    free(w->path);
-    free(w);
 }
 
 

@@ -10,6 +10,7 @@
  */
 
 #include "pe_consent.h"
+#include "pe_jws.h"
 
 #include <string.h>
 #include <strings.h>
@@ -113,29 +114,6 @@ typedef struct {
     size_t          bits;
     size_t          pos;
 } pe_bits_t;
-
-
-static int
-pe_b64url(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    return c == '_' ? 63 : -1;
-}
 
 
 /* reads k bits (k <= 36) through one 64-bit window; -1 past the end */
@@ -242,7 +220,7 @@ pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc)
 
         /* six bits a character, most significant first */
         for (i = 0; i < seg; i++) {
-            c = pe_b64url(s[i]);
+            c = pe_base64url_value(s[i]);
             if (c < 0) {
                 return -1;
             }

@@ -58,6 +58,76 @@ pe_base64url(const unsigned char *in, size_t n, char *out)
 
 
 int
+pe_base64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+
+    if (c == '-') {
+        return 62;
+    }
+
+    if (c == '_') {
+        return 63;
+    }
+
+    return -1;
+}
+
+
+long
+pe_base64url_decode(const char *in, size_t n, unsigned char *out,
+    size_t outlen)
+{
+    int            v;
+    size_t         i, o;
+    unsigned long  acc;
+    unsigned int   bits;
+
+    /* a length of 1 mod 4 cannot come from any bytes */
+    if (n % 4 == 1 || (n / 4) * 3 + (n % 4 ? n % 4 - 1 : 0) > outlen) {
+        return -1;
+    }
+
+    acc = 0;
+    bits = 0;
+    o = 0;
+
+    for (i = 0; i < n; i++) {
+        v = pe_base64url_value((unsigned char) in[i]);
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (unsigned long) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char) (acc >> bits);
+            acc &= (1UL << bits) - 1;
+        }
+    }
+
+    /* the bits left over must be zero: one encoding per value */
+    if (acc != 0) {
+        return -1;
+    }
+
+    return (long) o;
+}
+
+
+int
 pe_hs256(const unsigned char *key, size_t klen, const unsigned char *data,
     size_t n, char *out)
 {

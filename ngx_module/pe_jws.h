@@ -18,6 +18,15 @@
  * the length written */
 size_t pe_base64url(const unsigned char *in, size_t n, char *out);
 
+/* the value of a base64url character, 0..63, or -1 */
+int pe_base64url_value(unsigned char c);
+
+/* base64url without padding, strictly (the spare bits of the last
+ * character must be zero: one encoding per value); the decoded length, or
+ * -1 when malformed or longer than outlen */
+long pe_base64url_decode(const char *in, size_t n, unsigned char *out,
+    size_t outlen);
+
 /*
  * The HS256 signature of a JWS signing input ("header.payload"), base64url
  * encoded into out (PE_JWS_SIG_LEN bytes, not terminated).  Also the

@@ -114,5 +114,26 @@ main(void)
            "... as HMAC-SHA256 with an empty key");
     pe_hmac_free(h);
 
+    {
+        long           n;
+        unsigned char  out[64];
+
+        /* base64url, strictly */
+        n = pe_base64url_decode("Zm9vYmFy", 8, out, sizeof(out));
+        ok(n == 6 && memcmp(out, "foobar", 6) == 0, "base64url: foobar");
+        n = pe_base64url_decode("Zm9vYg", 6, out, sizeof(out));
+        ok(n == 4 && memcmp(out, "foob", 4) == 0, "base64url: foob, unpadded");
+        is_int(pe_base64url_decode("Zm9vYg==", 8, out, sizeof(out)), -1,
+               "padding is refused");
+        is_int(pe_base64url_decode("Zh", 2, out, sizeof(out)), -1,
+               "non-zero spare bits are refused (one encoding per value)");
+        is_int(pe_base64url_decode("Zm9v+g", 6, out, sizeof(out)), -1,
+               "the standard alphabet's + is refused");
+        is_int(pe_base64url_decode("Zm9vY", 5, out, sizeof(out)), -1,
+               "a length of 1 mod 4 is refused");
+        is_int(pe_base64url_decode("Zm9vYmFy", 8, out, 5), -1,
+               "output that would not fit is refused");
+    }
+
     return done_testing();
 }
