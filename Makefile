@@ -20,7 +20,7 @@ MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) config
 BACKEND_SRCS := $(wildcard backend/*.c)
 BACKEND_HDRS := $(wildcard backend/*.h)
 BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
-                -lpthread
+                -lpthread -lm
 
 PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
                 ngx_module/pe_consent.c ngx_module/pe_region.c \

@@ -16,14 +16,54 @@
 
 
 struct MHD_Daemon;
-typedef struct pe_store_s  pe_store_t;
+typedef struct pe_store_s   pe_store_t;
+typedef struct pe_worker_s  pe_worker_t;
+
+
+/* a job's states (jobs.h names them) */
+typedef enum {
+    PE_JOB_QUEUED = 0,
+    PE_JOB_SUBMITTING,
+    PE_JOB_SUBMITTED,
+    PE_JOB_RUNNING,
+    PE_JOB_SUCCEEDED,
+    PE_JOB_FAILED,
+    PE_JOB_CANCELED,
+    PE_JOB_EXPIRED,
+    PE_JOB_STATES
+} pe_job_state_e;
+
+
+/* upper bounds in milliseconds of the provider latency histogram */
+#define PE_LATENCY_BUCKETS  { 50, 100, 250, 500, 1000, 2500, 5000, 10000, \
+                              30000 }
+#define PE_LATENCY_NBUCKETS 9
+
+
+/* per provider, for /metrics */
+typedef struct {
+    atomic_ulong          jobs[PE_JOB_STATES];   /* entered each state */
+    atomic_ulong          calls;
+    atomic_ulong          retries;
+    atomic_ulong          errors;                 /* no answer at all */
+    atomic_ulong          latency[PE_LATENCY_NBUCKETS + 1];
+    atomic_ulong          latency_ms;
+    atomic_long           in_flight;
+} pe_provider_metrics_t;
 
 
 typedef struct {
     pe_conf_t             conf;
     struct MHD_Daemon    *httpd;
     pe_store_t           *store;        /* Redis */
+    pe_worker_t          *worker;       /* provider jobs */
     time_t                started;
+
+    /* signs the media URLs providers fetch; derived from data_key */
+    unsigned char         media_key[32];
+
+    pe_provider_metrics_t metrics[PE_CONF_MAX_PROVIDERS];
+    atomic_ulong          media_served;
 
     atomic_ulong          http_requests;
     atomic_ulong          http_errors;

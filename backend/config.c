@@ -437,6 +437,7 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
     }
 
     pr->name = pe_strdup(argv[1]);
+    pr->timeout = 30;
     c->nproviders++;
 
     for (i = 2; i < argc; i++) {
@@ -457,6 +458,16 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
             }
             free(pr->base);
             pr->base = pe_strip_slash(eq + 1);
+            continue;
+        }
+
+        if (PE_KEY("timeout")) {
+            pr->timeout = pe_conf_parse_duration(eq + 1);
+
+            if (pr->timeout <= 0 || pr->timeout > 600) {
+                return pe_fail(p, "invalid timeout \"%s\" in \"provider\" "
+                               "directive, expected 1s to 10m", eq + 1);
+            }
             continue;
         }
 

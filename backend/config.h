@@ -35,6 +35,7 @@ typedef struct {
     char                 *access_key_env;  /* kling */
     char                 *secret_key_env;
     char                 *region;          /* e.g. "eu", "us"; or NULL */
+    long                  timeout;         /* seconds per provider call */
 } pe_conf_provider_t;
 
 

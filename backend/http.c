@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,9 +21,15 @@
 
 #include <jansson.h>
 
+#include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+
 #include "context.h"
 #include "jobs.h"
 #include "log.h"
+#include "media.h"
+#include "retention.h"
 
 
 #define PE_HTTP_THREADS          2
@@ -52,26 +59,212 @@ pe_http_reply(struct MHD_Connection *conn, unsigned int status,
 }
 
 
+/* bytes in the spool now: what is held encrypted at rest */
+static unsigned long long
+pe_http_spool_bytes(pe_backend_t *be, unsigned long *files)
+{
+    DIR                 *d;
+    char                 path[PATH_MAX];
+    struct stat          st;
+    struct dirent       *e;
+    unsigned long long   bytes;
+
+    bytes = 0;
+    *files = 0;
+
+    d = opendir(be->conf.spool);
+    if (d == NULL) {
+        return 0;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        snprintf(path, sizeof(path), "%s/%s", be->conf.spool, e->d_name);
+
+        if (e->d_name[0] != '.' && stat(path, &st) == 0
+            && S_ISREG(st.st_mode))
+        {
+            bytes += (unsigned long long) st.st_size;
+            (*files)++;
+        }
+    }
+
+    closedir(d);
+
+    return bytes;
+}
+
+
+/* appends to a growing text; the text is dropped if memory runs out */
+static void
+pe_text(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    int       n;
+    char     *b;
+    va_list   ap;
+
+    if (*buf == NULL) {
+        return;
+    }
+
+    for ( ;; ) {
+        va_start(ap, fmt);
+        n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+
+        if (n >= 0 && (size_t) n < *cap - *len) {
+            *len += (size_t) n;
+            return;
+        }
+
+        b = realloc(*buf, *cap * 2);
+        if (b == NULL || n < 0) {
+            free(b ? b : *buf);
+            *buf = NULL;
+            return;
+        }
+
+        *buf = b;
+        *cap *= 2;
+    }
+}
+
+
 static enum MHD_Result
 pe_http_metrics(pe_backend_t *be, struct MHD_Connection *conn)
 {
-    char  body[1024];
+    int                     s;
+    char                   *b;
+    enum MHD_Result         rc;
+    size_t                  i, k, len, cap;
+    const char             *p;
+    unsigned long           files, cum;
+    unsigned long long      bytes;
+    pe_provider_metrics_t  *m;
+    static const unsigned   bounds[] = PE_LATENCY_BUCKETS;
 
-    snprintf(body, sizeof(body),
-             "# HELP privacy_backend_up 1 while the backend serves.\n"
-             "# TYPE privacy_backend_up gauge\n"
-             "privacy_backend_up 1\n"
-             "# HELP privacy_backend_start_time_seconds Start time.\n"
-             "# TYPE privacy_backend_start_time_seconds gauge\n"
-             "privacy_backend_start_time_seconds %lld\n"
-             "# HELP privacy_backend_http_requests_total HTTP requests.\n"
-             "# TYPE privacy_backend_http_requests_total counter\n"
-             "privacy_backend_http_requests_total %lu\n",
-             (long long) be->started,
-             (unsigned long) atomic_load(&be->http_requests));
+    cap = 8192;
+    len = 0;
+    b = malloc(cap);
 
-    return pe_http_reply(conn, MHD_HTTP_OK,
-                         "text/plain; version=0.0.4; charset=utf-8", body);
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_up 1 while the backend serves.\n"
+            "# TYPE privacy_backend_up gauge\n"
+            "privacy_backend_up 1\n"
+            "# HELP privacy_backend_start_time_seconds Start time.\n"
+            "# TYPE privacy_backend_start_time_seconds gauge\n"
+            "privacy_backend_start_time_seconds %lld\n"
+            "# HELP privacy_backend_http_requests_total HTTP requests.\n"
+            "# TYPE privacy_backend_http_requests_total counter\n"
+            "privacy_backend_http_requests_total %lu\n"
+            "# HELP privacy_backend_jobs_total Jobs that entered each "
+            "state.\n"
+            "# TYPE privacy_backend_jobs_total counter\n",
+            (long long) be->started,
+            (unsigned long) atomic_load(&be->http_requests));
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        p = be->conf.providers[i].name;
+
+        for (s = 0; s < PE_JOB_STATES; s++) {
+            pe_text(&b, &len, &cap,
+                    "privacy_backend_jobs_total{provider=\"%s\","
+                    "state=\"%s\"} %lu\n", p, pe_job_state_name(s),
+                    (unsigned long) atomic_load(&be->metrics[i].jobs[s]));
+        }
+    }
+
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_provider_in_flight Provider calls in "
+            "flight.\n"
+            "# TYPE privacy_backend_provider_in_flight gauge\n");
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        pe_text(&b, &len, &cap,
+                "privacy_backend_provider_in_flight{provider=\"%s\"} %ld\n",
+                be->conf.providers[i].name,
+                (long) atomic_load(&be->metrics[i].in_flight));
+    }
+
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_provider_retries_total Provider calls "
+            "retried (429, 5xx, no connection).\n"
+            "# TYPE privacy_backend_provider_retries_total counter\n");
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        pe_text(&b, &len, &cap,
+                "privacy_backend_provider_retries_total{provider=\"%s\"} "
+                "%lu\n", be->conf.providers[i].name,
+                (unsigned long) atomic_load(&be->metrics[i].retries));
+    }
+
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_provider_errors_total Provider calls "
+            "without an answer.\n"
+            "# TYPE privacy_backend_provider_errors_total counter\n");
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        pe_text(&b, &len, &cap,
+                "privacy_backend_provider_errors_total{provider=\"%s\"} "
+                "%lu\n", be->conf.providers[i].name,
+                (unsigned long) atomic_load(&be->metrics[i].errors));
+    }
+
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_provider_latency_seconds Provider call "
+            "latency.\n"
+            "# TYPE privacy_backend_provider_latency_seconds histogram\n");
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        m = &be->metrics[i];
+        p = be->conf.providers[i].name;
+        cum = 0;
+
+        for (k = 0; k <= PE_LATENCY_NBUCKETS; k++) {
+            cum += atomic_load(&m->latency[k]);
+
+            if (k < PE_LATENCY_NBUCKETS) {
+                pe_text(&b, &len, &cap,
+                        "privacy_backend_provider_latency_seconds_bucket{"
+                        "provider=\"%s\",le=\"%g\"} %lu\n", p,
+                        bounds[k] / 1000.0, cum);
+            }
+        }
+
+        pe_text(&b, &len, &cap,
+                "privacy_backend_provider_latency_seconds_bucket{"
+                "provider=\"%s\",le=\"+Inf\"} %lu\n"
+                "privacy_backend_provider_latency_seconds_sum{"
+                "provider=\"%s\"} %.3f\n"
+                "privacy_backend_provider_latency_seconds_count{"
+                "provider=\"%s\"} %lu\n", p, cum, p,
+                atomic_load(&m->latency_ms) / 1000.0, p, cum);
+    }
+
+    bytes = pe_http_spool_bytes(be, &files);
+
+    pe_text(&b, &len, &cap,
+            "# HELP privacy_backend_spool_bytes Bytes held in the spool, "
+            "encrypted.\n"
+            "# TYPE privacy_backend_spool_bytes gauge\n"
+            "privacy_backend_spool_bytes %llu\n"
+            "# HELP privacy_backend_spool_files Files in the spool.\n"
+            "# TYPE privacy_backend_spool_files gauge\n"
+            "privacy_backend_spool_files %lu\n"
+            "# HELP privacy_backend_media_links_served_total Media links "
+            "served to providers.\n"
+            "# TYPE privacy_backend_media_links_served_total counter\n"
+            "privacy_backend_media_links_served_total %lu\n",
+            bytes, files, (unsigned long) atomic_load(&be->media_served));
+
+    if (b == NULL) {
+        return MHD_NO;
+    }
+
+    rc = pe_http_reply(conn, MHD_HTTP_OK,
+                       "text/plain; version=0.0.4; charset=utf-8", b);
+    free(b);
+
+    return rc;
 }
 
 
@@ -152,7 +345,7 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-    int                 is_get, is_post;
+    int                 is_get, is_post, is_delete;
     char               *body;
     unsigned            status;
     pe_backend_t       *be = cls;
@@ -163,6 +356,7 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0
              || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    is_delete = strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
 
     if (req == NULL) {
         /* the first call has the headers only */
@@ -176,7 +370,9 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
         /* the routes served; anything else is a 404 with or without */
         if ((strcmp(url, "/v1/jobs") == 0
-             || strncmp(url, "/v1/jobs/", 9) == 0)
+             || strncmp(url, "/v1/jobs/", 9) == 0
+             || strcmp(url, "/v1/subjects/me") == 0
+             || strcmp(url, "/v1/subjects/me/export") == 0)
             && pe_http_context(be, conn, req) == 0
             && is_post && strcmp(url, "/v1/jobs") == 0)
         {
@@ -234,6 +430,28 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     if (req->ctx_ok && is_get && strncmp(url, "/v1/jobs/", 9) == 0) {
         pe_jobs_get(be, &req->ctx, url + 9, &status, &body);
         return pe_http_json(conn, status, body);
+    }
+
+    if (req->ctx_ok && is_delete && strncmp(url, "/v1/jobs/", 9) == 0) {
+        pe_retention_delete_job(be, &req->ctx, url + 9, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
+    if (req->ctx_ok && is_delete && strcmp(url, "/v1/subjects/me") == 0) {
+        pe_retention_erase(be, &req->ctx, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
+    if (req->ctx_ok && is_get
+        && strcmp(url, "/v1/subjects/me/export") == 0)
+    {
+        pe_retention_export(be, &req->ctx, &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
+    /* no context: the token is the only key, and one job's only */
+    if (is_get && strncmp(url, "/v1/media/", 10) == 0) {
+        return (enum MHD_Result) pe_media_serve(be, conn, url + 10);
     }
 
     return pe_http_reply(conn, MHD_HTTP_NOT_FOUND, "application/json",

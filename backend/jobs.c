@@ -23,6 +23,7 @@
 #include "pe_sniff.h"
 #include "spool.h"
 #include "store.h"
+#include "worker.h"
 
 
 enum {
@@ -430,21 +431,24 @@ pe_upload_write_prompt(pe_upload_t *u)
 }
 
 
-/* the record, the subject's set and the stream, at once */
+/*
+ * The record, the subject's set and the stream entry, at once; the
+ * record knows its entry, so a deletion can take the entry too.
+ */
+static const char  pe_store_script[] =
+    "local e = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1]) "
+    "redis.call('HSET', KEYS[1], 'entry', e, unpack(ARGV, 2)) "
+    "redis.call('SADD', KEYS[2], ARGV[1]) "
+    "return e";
+
+
 static int
 pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
 {
-    int            ok, i;
-    char           key[64], subkey[128], created[32], size[32];
-    redisReply    *r;
-    redisContext  *c;
-    const char    *argv[24];
-    size_t         argc;
-
-    c = pe_store_get(u->be->store);
-    if (c == NULL) {
-        return -1;
-    }
+    char          key[64], subkey[128], created[32], size[32];
+    size_t        argc;
+    redisReply   *r;
+    const char   *argv[32];
 
     snprintf(key, sizeof(key), "pe:job:%s", u->id);
     snprintf(subkey, sizeof(subkey), "pe:sub:%s:jobs", u->ctx.sub);
@@ -452,8 +456,13 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
     snprintf(size, sizeof(size), "%llu", (unsigned long long) u->size);
 
     argc = 0;
-    argv[argc++] = "HSET";
+    argv[argc++] = "EVAL";
+    argv[argc++] = pe_store_script;
+    argv[argc++] = "3";
     argv[argc++] = key;
+    argv[argc++] = subkey;
+    argv[argc++] = PE_JOBS_STREAM;
+    argv[argc++] = u->id;
     argv[argc++] = "sub";         argv[argc++] = u->ctx.sub;
     argv[argc++] = "model";       argv[argc++] = model->name;
     argv[argc++] = "provider";    argv[argc++] = model->provider->name;
@@ -466,44 +475,25 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
     argv[argc++] = "params";
     argv[argc++] = u->params_len ? u->params : "{}";
 
-    redisAppendCommand(c, "MULTI");
-    redisAppendCommandArgv(c, (int) argc, argv, NULL);
-    redisAppendCommand(c, "SADD %s %s", subkey, u->id);
-    redisAppendCommand(c, "XADD %s * job %s", PE_JOBS_STREAM, u->id);
-    redisAppendCommand(c, "EXEC");
+    r = pe_store_argv(u->be->store, (int) argc, argv, NULL);
 
-    ok = 1;
-
-    for (i = 0; i < 5; i++) {
-        r = NULL;
-
-        if (redisGetReply(c, (void **) &r) != REDIS_OK) {
-            ok = 0;
-            break;
-        }
-
-        if (r->type == REDIS_REPLY_ERROR
-            || (i == 4 && (r->type != REDIS_REPLY_ARRAY
-                           || r->elements != 3)))
-        {
-            pe_log(PE_LOG_ERR, "redis: job not stored: %s",
-                   r->type == REDIS_REPLY_ERROR ? r->str : "EXEC failed");
-            ok = 0;
-        }
-
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        pe_log(PE_LOG_ERR, "redis: job not stored: %s",
+               r && r->type == REDIS_REPLY_ERROR ? r->str : "no Redis");
         freeReplyObject(r);
+        return -1;
     }
 
-    pe_store_put(u->be->store, c);
+    freeReplyObject(r);
 
-    return ok ? 0 : -1;
+    return 0;
 }
 
 
 void
 pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
 {
-    int                     priv;
+    int                     priv, i;
     char                    err[256];
     json_t                 *params;
     json_error_t            jerr;
@@ -598,6 +588,10 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
 
     pe_log(PE_LOG_INFO, "job %s queued: %s, %s, %llu bytes", u->id,
            model->name, u->media_type, (unsigned long long) u->size);
+
+    i = pe_job_provider_index(&u->be->conf, model->provider->name);
+    atomic_fetch_add(&u->be->metrics[i].jobs[PE_JOB_QUEUED], 1);
+    pe_worker_wake(u->be);
 
     *status = 202;
     *body = pe_json_body(json_pack("{s:s,s:s}", "id", u->id, "status",
@@ -773,4 +767,47 @@ pe_jobs_list(pe_backend_t *be, const pe_context_t *ctx, unsigned *status,
 
     *status = 200;
     *body = pe_json_body(json_pack("{s:o}", "jobs", jobs));
+}
+
+
+static const char  *pe_job_states[PE_JOB_STATES] = {
+    "queued", "submitting", "submitted", "running", "succeeded", "failed",
+    "canceled", "expired"
+};
+
+
+const char *
+pe_job_state_name(pe_job_state_e state)
+{
+    return state < PE_JOB_STATES ? pe_job_states[state] : "unknown";
+}
+
+
+int
+pe_job_state_parse(const char *name)
+{
+    int  i;
+
+    for (i = 0; i < PE_JOB_STATES; i++) {
+        if (name && strcmp(name, pe_job_states[i]) == 0) {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+int
+pe_job_provider_index(const pe_conf_t *conf, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < conf->nproviders; i++) {
+        if (name && strcmp(conf->providers[i].name, name) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }

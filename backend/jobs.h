@@ -1,14 +1,21 @@
 /*
  * privacy-backend: jobs.  An accepted upload becomes a job: the media and
  * the prompt in the spool, encrypted; the record in Redis, with the job's
- * id added to its subject's set and to the jobs stream, all in one
- * MULTI/EXEC before the 202.
+ * id added to its subject's set and to the jobs stream, all in one Lua
+ * script before the 202.
  *
  * Redis, per job:
  *   pe:job:ID        hash: sub, model, provider, status, created, updated,
- *                    media_type, size, private, params
+ *                    media_type, size, private, params, entry (its stream
+ *                    entry); then remote_id, status_url, response_url,
+ *                    cancel_url, output, reason, and the notes
+ *                    submit_uncertain, resubmitted (worker.h)
  *   pe:sub:SUB:jobs  set of the subject's job ids (history, export, erasure)
- *   pe:jobs          stream of job ids for the workers (field "job")
+ *   pe:jobs          stream for the workers: "job ID", or "cancel ID
+ *                    provider NAME url URL" for a job erased while at its
+ *                    provider
+ *   pe:media:ID      set once the media link of a job was served
+ *   pe:retention     what retention owes, by when (retention.h)
  * The prompt is never in Redis: it is a spool file, ID.prompt, next to
  * the media, ID.media.
  */
@@ -54,5 +61,12 @@ void pe_jobs_list(pe_backend_t *be, const pe_context_t *ctx,
 
 /* is this a well-formed job id (32 lowercase hex digits)? */
 int pe_job_id_valid(const char *id);
+
+/* "queued" ... "expired"; and back: -1 for an unknown name */
+const char *pe_job_state_name(pe_job_state_e state);
+int pe_job_state_parse(const char *name);
+
+/* the index of a configured provider, by name; -1 if none */
+int pe_job_provider_index(const pe_conf_t *conf, const char *name);
 
 #endif /* PE_BACKEND_JOBS_H */

@@ -18,7 +18,9 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "media.h"
 #include "store.h"
+#include "worker.h"
 
 
 #define PE_DEFAULT_CONF  "/etc/privacy-edge/backend.conf"
@@ -130,8 +132,12 @@ main(int argc, char **argv)
 
     be.store = pe_store_open(&be.conf, err, sizeof(err));
 
-    if (be.store == NULL || pe_http_start(&be, err, sizeof(err)) != 0) {
+    if (be.store == NULL || pe_media_init(&be) != 0
+        || pe_worker_start(&be, err, sizeof(err)) != 0
+        || pe_http_start(&be, err, sizeof(err)) != 0)
+    {
         pe_log(PE_LOG_EMERG, "%s", err);
+        pe_worker_stop(&be);
         pe_store_close(be.store);
         pe_conf_free(&be.conf);
         return 1;
@@ -145,6 +151,7 @@ main(int argc, char **argv)
     pe_log(PE_LOG_NOTICE, "signal %d received, exiting", sig);
 
     pe_http_stop(&be);
+    pe_worker_stop(&be);
     pe_store_close(be.store);
     pe_conf_free(&be.conf);
 

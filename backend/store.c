@@ -3,6 +3,7 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,4 +225,44 @@ pe_store_put(pe_store_t *s, redisContext *c)
 
     /* a connection that saw an error is not used again */
     redisFree(c);
+}
+
+
+redisReply *
+pe_store_command(pe_store_t *s, const char *fmt, ...)
+{
+    va_list        ap;
+    redisReply    *r;
+    redisContext  *c;
+
+    c = pe_store_get(s);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+
+    pe_store_put(s, c);
+
+    return r;
+}
+
+
+redisReply *
+pe_store_argv(pe_store_t *s, int argc, const char **argv, const size_t *lens)
+{
+    redisReply    *r;
+    redisContext  *c;
+
+    c = pe_store_get(s);
+    if (c == NULL) {
+        return NULL;
+    }
+
+    r = redisCommandArgv(c, argc, argv, lens);
+    pe_store_put(s, c);
+
+    return r;
 }

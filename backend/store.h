@@ -34,4 +34,12 @@ redisContext *pe_store_get(pe_store_t *s);
 /* back to the pool; broken: an I/O error happened, drop it */
 void pe_store_put(pe_store_t *s, redisContext *c);
 
+/*
+ * One command on a pooled connection: the reply (the caller frees it), or
+ * NULL when Redis could not be reached or the connection failed.
+ */
+redisReply *pe_store_command(pe_store_t *s, const char *fmt, ...);
+redisReply *pe_store_argv(pe_store_t *s, int argc, const char **argv,
+    const size_t *lens);
+
 #endif /* PE_BACKEND_STORE_H */

@@ -15,6 +15,7 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Select;
+use JSON::PP ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Exporter qw(import);
@@ -354,6 +355,48 @@ sub backend {
     wait_port($self->port('backend'), 10) or die "backend did not start:\n"
         . ($self->read_file('backend.log') // '');
     return $pid;
+}
+
+# The fal.ai stand-in (t/lib/fal-standin) on a free port: real HTTP, fal's
+# queue API, a record of all it received.  Options: key => (default
+# 'standin-key'), run => seconds a request runs.  Returns its port.
+sub fal {
+    my ($self, %opt) = @_;
+    my $port = $self->port('fal');
+    my $dir = "$self->{dir}/fal";
+    $self->{fal_pid} = $self->spawn('fal', $^X, "$TOP/t/lib/fal-standin",
+        '--port', $port, '--dir', $dir,
+        '--key', $opt{key} // 'standin-key', '--run', $opt{run} // 0.6);
+    wait_port($port, 10) or die "fal stand-in did not start:\n"
+        . ($self->read_file('fal.log') // '');
+    return $port;
+}
+
+# what the fal stand-in received: [{method, uri, headers, body}, ...]
+sub fal_requests {
+    my ($self) = @_;
+    my $text = $self->read_file('fal/requests.jsonl') // '';
+    return [ map { JSON::PP::decode_json($_) } grep { length }
+             split /\n/, $text ];
+}
+
+# the requests the stand-in took as jobs: {id => {model, input, ...}}
+sub fal_jobs {
+    my ($self) = @_;
+    my %jobs;
+    for my $f (glob("$self->{dir}/fal/jobs/*.json")) {
+        my ($id) = $f =~ m{/([^/]+)\.json$};
+        $jobs{$id} = JSON::PP::decode_json($self->read_file("fal/jobs/$id.json"));
+    }
+    return \%jobs;
+}
+
+# answers the stand-in gives next, e.g. $t->fal_faults('submit 429 1')
+sub fal_faults {
+    my ($self, @lines) = @_;
+    open(my $fh, '>>', "$self->{dir}/fal/faults") or die "faults: $!";
+    print $fh map { "$_\n" } @lines;
+    close $fh;
 }
 
 # An upstream stand-in: a real HTTP/1.1 server on loopback that records

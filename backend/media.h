@@ -1,0 +1,48 @@
+/*
+ * privacy-backend: media on its way to a provider.
+ *
+ * A small image goes inline, as a data: URI.  Anything larger goes by a
+ * link the provider fetches from us: {public_url}/v1/media/ID.EXP.SIG,
+ * signed with a key derived from data_key, bound to one job, valid until
+ * EXP and served once, only while the job is being submitted or runs.
+ * What is sent is decrypted from the spool and verified whole first: a
+ * file altered or truncated on disk is never sent.
+ */
+
+#ifndef PE_BACKEND_MEDIA_H
+#define PE_BACKEND_MEDIA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "backend.h"
+
+
+#define PE_MEDIA_INLINE_MAX   (1024 * 1024)    /* bytes of an inline image */
+#define PE_MEDIA_URL_TTL      3600             /* seconds a link is valid */
+#define PE_MEDIA_TOKEN_MAX    128
+
+
+struct MHD_Connection;
+
+/* derives the link signing key from data_key */
+int pe_media_init(pe_backend_t *be);
+
+/* "ID.EXP.SIG" into out; 0 or -1 */
+int pe_media_token(const pe_backend_t *be, const char *id, time_t exp,
+    char *out, size_t size);
+
+/* 0 and the job id when the token is well signed and unexpired */
+int pe_media_token_check(const pe_backend_t *be, const char *token,
+    time_t now, char id[33]);
+
+/* the verified plaintext of a spool file as a data: URI (malloc'd) */
+char *pe_media_data_uri(const pe_backend_t *be, const char *path,
+    const char *type, char *err, size_t errlen);
+
+/* GET /v1/media/TOKEN */
+int pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
+    const char *token);
+
+#endif /* PE_BACKEND_MEDIA_H */

@@ -1,0 +1,110 @@
+/*
+ * privacy-backend: what the provider adapters share (see provider.h).
+ */
+
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+const pe_provider_ops_t *
+pe_provider_ops(pe_provider_kind_e kind)
+{
+    switch (kind) {
+    case PE_PROVIDER_FAL:
+        return &pe_provider_fal;
+    default:
+        return NULL;
+    }
+}
+
+
+int
+pe_provider_env(const char *provider, const char *name, char *buf,
+    size_t size, char *err, size_t errlen)
+{
+    const char  *v;
+
+    v = name ? getenv(name) : NULL;
+
+    if (v == NULL || *v == '\0') {
+        snprintf(err, errlen, "provider \"%s\": the environment variable "
+                 "%s is not set", provider, name ? name : "(none)");
+        return -1;
+    }
+
+    if (strlen(v) >= size || strpbrk(v, "\r\n") != NULL) {
+        snprintf(err, errlen, "provider \"%s\": the value of %s is not a "
+                 "usable key", provider, name);
+        return -1;
+    }
+
+    snprintf(buf, size, "%s", v);
+
+    return 0;
+}
+
+
+struct curl_slist *
+pe_provider_header(struct curl_slist *list, const char *name,
+    const char *value)
+{
+    char                line[1024];
+    struct curl_slist  *l;
+
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    l = curl_slist_append(list, line);
+    memset(line, 0, sizeof(line));
+
+    if (l == NULL) {
+        curl_slist_free_all(list);
+    }
+
+    return l;
+}
+
+
+/* a provider's words, kept short and printable */
+static void
+pe_provider_copy_reason(pe_task_t *t, long code, const char *s)
+{
+    size_t  i;
+
+    snprintf(t->reason, sizeof(t->reason), "provider %ld: %s", code, s);
+
+    for (i = 0; t->reason[i]; i++) {
+        if ((unsigned char) t->reason[i] < 0x20) {
+            t->reason[i] = ' ';
+        }
+    }
+}
+
+
+void
+pe_provider_reason(pe_task_t *t, long code, const char *body, size_t len,
+    const char *const *fields)
+{
+    json_t       *j, *v, *m;
+    const char   *s;
+
+    s = NULL;
+    j = json_loadb(body, len, 0, NULL);
+
+    for (; j && *fields && s == NULL; fields++) {
+        v = json_object_get(j, *fields);
+
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+
+        } else if (json_is_array(v) && json_array_size(v) > 0) {
+            /* a validation error: [{"msg": ...}, ...] */
+            m = json_object_get(json_array_get(v, 0), "msg");
+            s = json_is_string(m) ? json_string_value(m) : NULL;
+        }
+    }
+
+    pe_provider_copy_reason(t, code, s ? s : "refused");
+    json_decref(j);
+}

@@ -1,0 +1,122 @@
+/*
+ * privacy-backend: the provider adapter interface.
+ *
+ * An adapter knows one provider's wire format and nothing else: it turns
+ * an operation on a task (submit, poll, result, cancel) into an HTTP
+ * request, and the provider's answer into what it means for the job.  The
+ * worker (worker.c) owns the sockets, the retries, the timers and Redis;
+ * an adapter never blocks and never sees the subject, a cookie or a token:
+ * what it may send is in pe_task_t and nothing else.
+ */
+
+#ifndef PE_BACKEND_PROVIDER_H
+#define PE_BACKEND_PROVIDER_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "config.h"
+
+
+#define PE_URL_MAX        2048
+#define PE_REMOTE_ID_MAX  128
+#define PE_REASON_MAX     256
+
+
+typedef enum {
+    PE_OP_SUBMIT = 0,
+    PE_OP_POLL,
+    PE_OP_RESULT,
+    PE_OP_CANCEL,
+    PE_OPS
+} pe_op_e;
+
+
+/* what an answer meant */
+typedef enum {
+    PE_REMOTE_QUEUED = 0,       /* accepted (submit) or still waiting */
+    PE_REMOTE_RUNNING,
+    PE_REMOTE_DONE,             /* finished: ask for the result next */
+    PE_REMOTE_SUCCEEDED,        /* the output is in the task */
+    PE_REMOTE_FAILED,           /* the reason is in the task */
+    PE_REMOTE_CANCELED,
+    PE_REMOTE_INVALID           /* an answer that made no sense */
+} pe_remote_e;
+
+
+/*
+ * What a provider may learn about a job, and what it told us.  The
+ * media is a data: URI or a signed, short-lived URL of the backend.
+ */
+typedef struct {
+    const char           *model;
+    const char           *prompt;          /* NULL: none */
+    json_t               *params;          /* an object; never NULL */
+    const char           *media_url;
+    int                   is_video;
+    const char           *webhook_url;     /* NULL: poll */
+
+    char                  remote_id[PE_REMOTE_ID_MAX];
+    char                  status_url[PE_URL_MAX];
+    char                  response_url[PE_URL_MAX];
+    char                  cancel_url[PE_URL_MAX];
+    char                  output[PE_URL_MAX];
+    char                  reason[PE_REASON_MAX];
+} pe_task_t;
+
+
+/* one HTTP request to a provider, as an adapter built it */
+typedef struct {
+    char                  url[PE_URL_MAX];
+    const char           *method;          /* "GET", "POST", "PUT" */
+    struct curl_slist    *headers;
+    char                 *body;            /* malloc'd, or NULL */
+} pe_preq_t;
+
+
+typedef struct pe_provider_s  pe_provider_t;
+
+typedef struct {
+    const char  *kind;
+
+    /* reads the provider's secrets from the environment at start */
+    int        (*init)(pe_provider_t *p, char *err, size_t errlen);
+
+    /* 0, or -1 with a reason when the task cannot be sent at all */
+    int        (*prepare)(pe_provider_t *p, pe_task_t *t, pe_op_e op,
+                          pe_preq_t *req, char *err, size_t errlen);
+
+    /* a 2xx answer, or a 4xx other than 429 (code says which) */
+    pe_remote_e (*parse)(pe_provider_t *p, pe_task_t *t, pe_op_e op,
+                         long code, const char *body, size_t len);
+} pe_provider_ops_t;
+
+
+struct pe_provider_s {
+    const pe_conf_provider_t  *conf;
+    const pe_provider_ops_t   *ops;
+    char                       secret[512];     /* never logged */
+    char                       secret2[512];
+};
+
+
+extern const pe_provider_ops_t  pe_provider_fal;
+
+/* finds the adapter of a configured provider */
+const pe_provider_ops_t *pe_provider_ops(pe_provider_kind_e kind);
+
+/* the value of an environment variable into buf, or -1 with a reason */
+int pe_provider_env(const char *provider, const char *name, char *buf,
+    size_t size, char *err, size_t errlen);
+
+/* "Name: value" appended to a header list (value never logged) */
+struct curl_slist *pe_provider_header(struct curl_slist *list,
+    const char *name, const char *value);
+
+/* the first string of a JSON error answer, for a job's reason */
+void pe_provider_reason(pe_task_t *t, long code, const char *body,
+    size_t len, const char *const *fields);
+
+#endif /* PE_BACKEND_PROVIDER_H */

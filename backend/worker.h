@@ -1,0 +1,44 @@
+/*
+ * privacy-backend: the worker, where jobs go to their providers.
+ *
+ * One thread drives every job in flight through libcurl's multi
+ * interface.  Jobs come from the Redis stream pe:jobs through a consumer
+ * group: an entry stays pending until its job has ended, so a worker that
+ * crashed leaves its jobs to be taken again (its own, at once, when it
+ * restarts under the same name; another's, by XAUTOCLAIM, once idle for
+ * PE_WORKER_CLAIM_IDLE).  Every state change is written to the job's
+ * record before the next step, and the provider's request id the moment
+ * it is known: a restart polls what was submitted instead of submitting
+ * it again.
+ *
+ * Retries: 429, 5xx and connection failures, with exponential backoff and
+ * full jitter, Retry-After honoured.  A submission that may have reached
+ * the provider without an answer (a timeout once sent, a connection reset)
+ * is never sent again: the job fails with submit_uncertain=1 in its
+ * record.  After a crash during a submission, the job is submitted again
+ * once and marked resubmitted=1: that is the only way a job can exist
+ * twice at a provider.
+ */
+
+#ifndef PE_BACKEND_WORKER_H
+#define PE_BACKEND_WORKER_H
+
+#include <stddef.h>
+
+#include "backend.h"
+
+
+#define PE_WORKER_MAX_JOBS      256     /* in flight in one worker */
+#define PE_WORKER_SUBMITS       6       /* attempts at a submission */
+#define PE_WORKER_CLAIM_IDLE    120     /* seconds before another claims */
+#define PE_WORKER_JOB_DEADLINE  86400   /* seconds before a job expires */
+#define PE_GROUP                "pe-workers"
+
+
+int pe_worker_start(pe_backend_t *be, char *err, size_t errlen);
+void pe_worker_stop(pe_backend_t *be);
+
+/* a job was queued, or a cancel: look at the stream now (thread-safe) */
+void pe_worker_wake(pe_backend_t *be);
+
+#endif /* PE_BACKEND_WORKER_H */

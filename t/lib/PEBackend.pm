@@ -1,0 +1,174 @@
+package PEBackend;
+
+# What the backend's tests share: a stack of a real Redis, the fal.ai
+# stand-in and privacy-backend, contexts signed as the edge signs them,
+# uploads, and ways to look at everything the backend holds.
+
+use strict;
+use warnings;
+
+use Digest::SHA qw(hmac_sha256);
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+
+use PETest;
+
+our $MODEL = 'fal-ai/kling-video/v2.1/standard/image-to-video';
+our $B = 'pe-boundary-7f3a';
+our $FAL_KEY = 'fal-key-SECRET-9d1c';
+
+# PEBackend->new(retention => '...', redis => {persist => 1}, run => 0.6,
+#                timeout => '30s', public_url => ..., extra => '...')
+sub new {
+    my ($class, %o) = @_;
+    my $t = PETest->new;
+    my $d = $t->dir;
+    my $self = bless { t => $t, d => $d, o => \%o }, $class;
+
+    $self->{rport} = $t->redis(%{ $o{redis} // {} });
+    $self->{fport} = $t->fal(key => $FAL_KEY, run => $o{run} // 0.6);
+    $self->{bport} = $t->port('backend');
+
+    mkdir "$d/spool";
+    $self->{ckey} = 'c' x 32;
+    $t->write_file('context.key', $self->{ckey});
+    $t->write_file('data.key', '0123456789abcdef' x 4);
+
+    $self->start;
+    return $self;
+}
+
+sub t { $_[0]{t} }
+sub dir { $_[0]{d} }
+sub rport { $_[0]{rport} }
+sub bport { $_[0]{bport} }
+sub fport { $_[0]{fport} }
+
+sub conf {
+    my ($self) = @_;
+    my ($d, $o) = ($self->{d}, $self->{o});
+    my $retention = $o->{retention}
+        // 'upload=0 output=24h record=30d prompt=0';
+    my $public = $o->{public_url} // "http://127.0.0.1:$self->{bport}";
+    my $timeout = $o->{timeout} // '30s';
+    return <<"CONF" . ($o->{extra} // '');
+listen        127.0.0.1:$self->{bport};
+redis         127.0.0.1:$self->{rport};
+spool         $d/spool;
+context_key   $d/context.key;
+data_key      $d/data.key;
+public_url    $public;
+retention     $retention;
+provider      fal base=http://127.0.0.1:$self->{fport} key_env=PE_TEST_FAL_KEY timeout=$timeout;
+model         "$MODEL" provider=fal;
+CONF
+}
+
+sub start {
+    my ($self) = @_;
+    local $ENV{PE_TEST_FAL_KEY} = $FAL_KEY;
+    $self->{pid} = $self->{t}->backend($self->conf);
+    return $self->{pid};
+}
+
+sub stop {
+    my ($self, $sig) = @_;
+    $self->{t}->stop_pid($self->{pid}, $sig // 'TERM');
+}
+
+# a context as the edge signs it
+sub context {
+    my ($self, %c) = @_;
+    my $now = time;
+    my %claims = (sub => 'subject-alice-0000000000000000000000000000',
+                  reg => 'DE', grp => 'eea',
+                  con => ['necessary', 'ai_processing'],
+                  gpc => JSON::PP::false,
+                  iat => int($now), exp => int($now) + 60, jti => 'r1', %c);
+    my $key = delete $claims{key} // $self->{ckey};
+    my $h = b64url('{"alg":"HS256","typ":"JWT"}');
+    my $p = b64url(JSON::PP->new->canonical->encode(\%claims));
+    return "$h.$p." . b64url(hmac_sha256("$h.$p", $key));
+}
+
+# POST /v1/jobs; parts default to an image, a prompt, the model, params
+sub upload {
+    my ($self, %o) = @_;
+    my @parts = @{ $o{parts} // [
+        ['file', 'cat.png', $o{type} // 'image/png', $o{file}],
+        ['prompt', undef, undef, $o{prompt} // 'a cat surfing'],
+        ['model', undef, undef, $MODEL],
+        ['params', undef, undef, $o{params} // '{"duration":"5"}'],
+    ] };
+    my %h = ('Content-Type' => "multipart/form-data; boundary=$B");
+    $h{'Privacy-Context'} = $o{context} if defined $o{context};
+    my $r = http_post($o{port} // $self->{bport}, '/v1/jobs',
+                      multipart_body($B, @parts), %h, %{ $o{headers} // {} });
+    $r->{json} = eval { decode_json($r->{body}) } // {};
+    return $r;
+}
+
+sub get {
+    my ($self, $uri, $ctx) = @_;
+    my $r = http_get($self->{bport}, $uri,
+                     defined $ctx ? ('Privacy-Context' => $ctx) : ());
+    $r->{json} = eval { decode_json($r->{body}) } // {};
+    return $r;
+}
+
+sub delete {
+    my ($self, $uri, $ctx) = @_;
+    my $h = defined $ctx ? "Privacy-Context: $ctx\r\n" : '';
+    my $r = http($self->{bport}, "DELETE $uri HTTP/1.1\r\nHost: localhost\r\n"
+                                 . "${h}Connection: close\r\n\r\n");
+    $r->{json} = eval { decode_json($r->{body}) } // {};
+    return $r;
+}
+
+# the job's record, raw, from Redis
+sub record {
+    my ($self, $id) = @_;
+    return { @{ $self->{t}->redis_query($self->{rport},
+                                        ['HGETALL', "pe:job:$id"]) // [] } };
+}
+
+# waits until the job's status is one of @want (record in Redis); returns it
+sub wait_status {
+    my ($self, $id, $secs, @want) = @_;
+    my $deadline = time + $secs;
+    my %want = map { $_ => 1 } @want;
+    my $st = '';
+    while (time < $deadline) {
+        $st = $self->record($id)->{status} // '';
+        return $st if $want{$st};
+        sleep 0.05;
+    }
+    return $st;
+}
+
+sub spool_files {
+    my ($self) = @_;
+    return sort map { s{.*/}{}r } glob("$self->{d}/spool/*");
+}
+
+# every key in Redis with its value, one per line
+sub redis_dump {
+    my ($self) = @_;
+    my ($t, $p) = ($self->{t}, $self->{rport});
+    my $keys = $t->redis_query($p, ['KEYS', '*']) // [];
+    my $all = '';
+    for my $k (sort @$keys) {
+        my $type = $t->redis_query($p, ['TYPE', $k]);
+        my $v = $type eq 'hash' ? $t->redis_query($p, ['HGETALL', $k])
+              : $type eq 'set' ? $t->redis_query($p, ['SMEMBERS', $k])
+              : $type eq 'zset' ? $t->redis_query($p, ['ZRANGE', $k, 0, -1])
+              : $type eq 'stream' ? $t->redis_query($p,
+                                                    ['XRANGE', $k, '-', '+'])
+              : $t->redis_query($p, ['GET', $k]);
+        $all .= "$k " . JSON::PP->new->canonical->allow_nonref->encode($v)
+                . "\n";
+    }
+    return $all;
+}
+
+1;
