@@ -163,6 +163,11 @@ pe_retention_do(pe_backend_t *be, const char *member)
         freeReplyObject(r);
         r = pe_store_command(be->store, "SREM pe:sub:%s:jobs %s", sub, id);
         freeReplyObject(r);
+
+        /* the record outlives nothing: what was still owed goes with it */
+        r = pe_store_command(be->store, "ZREM %s upload:%s prompt:%s "
+                             "output:%s", PE_RETENTION_KEY, id, id, id);
+        freeReplyObject(r);
     }
 }
 

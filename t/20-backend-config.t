@@ -27,10 +27,12 @@ $t->write_file('short.key', 'k' x 31);
 $t->write_file('bad-data.key', 'x' x 31);
 
 my $port = $t->port('backend');
+# a real Redis with the password the environment will give
+my $rport = $t->redis(password => 'from-the-environment');
 my $good = <<"CONF";
 # privacy-backend test configuration
 listen        127.0.0.1:$port;
-redis         127.0.0.1:6379 db=2 password_env=PE_REDIS_PASSWORD;
+redis         127.0.0.1:$rport db=2 password_env=PE_REDIS_PASSWORD;
 spool         $d/spool;
 context_key   $d/context.key;
 data_key      $d/data.key;
@@ -139,6 +141,16 @@ $t->write_file('backend.conf', $good);
 }
 
 $ENV{PE_REDIS_PASSWORD} = 'from-the-environment';
+{
+    # a provider's key the environment lacks: no start, and it says which
+    delete local $ENV{FAL_KEY};
+    my $out = `$bin -c $d/backend.conf 2>&1`;
+    is($? >> 8, 1, 'key_env= names an unset variable: no start');
+    like($out, qr/\Qprovider "fal": the environment variable FAL_KEY is not set\E/,
+         '... and it says which');
+}
+
+$ENV{FAL_KEY} = 'fal-key-from-the-environment';
 my $pid = $t->spawn('backend', $bin, '-c', "$d/backend.conf");
 ok(wait_port($port, 5), 'the backend listens');
 
