@@ -438,6 +438,7 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 
     pr->name = pe_strdup(argv[1]);
     pr->timeout = 30;
+    pr->submit_parallel = 1;
     c->nproviders++;
 
     for (i = 2; i < argc; i++) {
@@ -467,6 +468,19 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
             if (pr->timeout <= 0 || pr->timeout > 600) {
                 return pe_fail(p, "invalid timeout \"%s\" in \"provider\" "
                                "directive, expected 1s to 10m", eq + 1);
+            }
+            continue;
+        }
+
+        if (PE_KEY("submit_parallel")) {
+            pr->submit_parallel = atoi(eq + 1);
+
+            if (pr->submit_parallel < 1 || pr->submit_parallel > 64
+                || strspn(eq + 1, "0123456789") != strlen(eq + 1))
+            {
+                return pe_fail(p, "invalid submit_parallel \"%s\" in "
+                               "\"provider\" directive, expected 1 to 64",
+                               eq + 1);
             }
             continue;
         }

@@ -36,6 +36,7 @@ typedef struct {
     char                 *secret_key_env;
     char                 *region;          /* e.g. "eu", "us"; or NULL */
     long                  timeout;         /* seconds per provider call */
+    int                   submit_parallel; /* submissions in flight */
 } pe_conf_provider_t;
 
 

@@ -99,6 +99,7 @@ struct pe_provider_s {
     const pe_provider_ops_t   *ops;
     char                       secret[512];     /* never logged */
     char                       secret2[512];
+    int                        submitting;      /* in flight, worker's */
 };
 
 

@@ -250,6 +250,10 @@ pe_wjob_free(pe_wjob_t *j)
     }
 
     if (j->easy) {
+        if (j->step == PE_W_SUBMIT) {
+            j->provider->submitting--;
+        }
+
         curl_multi_remove_handle(w->multi, j->easy);
         curl_easy_cleanup(j->easy);
         if (j->pidx >= 0) {
@@ -568,6 +572,10 @@ pe_worker_call(pe_wjob_t *j)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
     }
 
+    if (j->step == PE_W_SUBMIT) {
+        j->provider->submitting++;
+    }
+
     j->easy = e;
     j->started = pe_now();
     j->due = 0;
@@ -690,6 +698,10 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
     j->easy = NULL;
     atomic_fetch_sub(&w->be->metrics[j->pidx].in_flight, 1);
     pe_worker_latency(j);
+
+    if (j->step == PE_W_SUBMIT) {
+        j->provider->submitting--;
+    }
 
     if (cc != CURLE_OK || code == 429 || code >= 500) {
         if (cc != CURLE_OK) {
@@ -870,8 +882,8 @@ static pe_wjob_t *
 pe_wjob_new(pe_worker_t *w, const char *id, const char *entry,
     const char *provider)
 {
-    int         p;
-    pe_wjob_t  *j;
+    int          p;
+    pe_wjob_t   *j, **pp;
 
     p = pe_job_provider_index(&w->be->conf, provider);
 
@@ -893,8 +905,10 @@ pe_wjob_new(pe_worker_t *w, const char *id, const char *entry,
     j->due = pe_now();
     j->created = j->due;
 
-    j->next = w->jobs;
-    w->jobs = j;
+    /* at the end: taken first, sent first */
+    for (pp = &w->jobs; *pp; pp = &(*pp)->next) { /* void */ }
+
+    *pp = j;
     w->njobs++;
 
     return j;
@@ -1215,6 +1229,13 @@ pe_worker_loop(void *data)
             jn = j->next;
 
             if (j->easy == NULL && j->due <= now) {
+                if (j->step == PE_W_SUBMIT && !j->ending
+                    && j->provider->submitting
+                       >= j->provider->conf->submit_parallel)
+                {
+                    continue;           /* its turn comes (see worker.h) */
+                }
+
                 if (j->ending) {
                     pe_worker_finish(j, (pe_job_state_e) (j->ending - 1));
 

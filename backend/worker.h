@@ -17,7 +17,10 @@
  * is never sent again: the job fails with submit_uncertain=1 in its
  * record.  After a crash during a submission, the job is submitted again
  * once and marked resubmitted=1: that is the only way a job can exist
- * twice at a provider.
+ * twice at a provider.  Submissions to one provider go one at a time by
+ * default (submit_parallel=1), the answer's request id written to Redis
+ * before the next goes: a crash leaves at most one submission in doubt,
+ * so at most one duplicate.  Polls are not limited.
  */
 
 #ifndef PE_BACKEND_WORKER_H

@@ -269,8 +269,9 @@ sub stop_pid {
 }
 
 # A real redis-server on a free loopback port, nothing saved to disk.
-# Options: password => ..., name => ... (for several), unix => 1.  Returns
-# its port.
+# Options: password => ..., name => ... (for several), unix => 1,
+# persist => 1.  Returns its port; called again with the same name after
+# redis_stop, the same server on the same port.
 sub redis {
     my ($self, %opt) = @_;
     my $name = $opt{name} // 'redis';
@@ -279,8 +280,11 @@ sub redis {
     mkdir $dir;
     my $bin = -x '/usr/bin/redis-server' ? '/usr/bin/redis-server'
                                          : 'redis-server';
+    # persist => 1: an append-only file, so a restart keeps the data
     my @cmd = ($bin, '--bind', '127.0.0.1', '--port', $port, '--save', '',
-               '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no');
+               '--appendonly', $opt{persist} ? 'yes' : 'no',
+               '--appendfsync', 'always', '--dir', $dir,
+               '--daemonize', 'no');
     push @cmd, '--requirepass', $opt{password} if defined $opt{password};
     # unix => 1: a socket too, at <dir>/<name>/redis.sock
     push @cmd, '--unixsocket', "$dir/redis.sock", '--unixsocketperm', '777'
@@ -289,6 +293,13 @@ sub redis {
     wait_port($port, 10) or die "redis-server did not listen on $port:\n"
         . ($self->read_file("$name.log") // '');
     return $port;
+}
+
+# stops a Redis started by redis() (its data stays if persist => 1)
+sub redis_stop {
+    my ($self, $name, $sig) = @_;
+    my $pid = delete $self->{redis_pid}{$name // 'redis'} or return;
+    $self->stop_pid($pid, $sig // 'TERM');
 }
 
 # one Redis command over a raw socket (inline protocol): the first reply
