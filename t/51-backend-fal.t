@@ -221,6 +221,54 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
            '... and nothing of it stays in Redis');
 }
 
+# --- through the real edge ------------------------------------------------
+
+{
+    my $bport = $s->bport;
+    $t->nginx_start(<<"EOF");
+    privacy_key $d/context.key;
+    privacy_consent_category ai_processing;
+    privacy_consent_cookie pe_consent kv;
+    privacy_subject \$http_x_account;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        client_max_body_size 20m;
+
+        location /v1/ {
+            privacy_require ai_processing;
+            proxy_set_header Privacy-Context \$privacy_context;
+            proxy_pass http://127.0.0.1:$bport;
+        }
+    }
+EOF
+    my %h = (Cookie => 'pe_consent=ai_processing:1; session=COOKIE-SECRET',
+             'X-Account' => 'carol@example.com',
+             'X-Forwarded-For' => '203.0.113.9');
+    my $mark = scalar @{ $t->fal_requests };
+    my $r = $s->upload(port => $t->port, file => $png,
+                       prompt => 'through the edge', headers => \%h);
+    is($r->{status}, 202, 'through the edge: 202') or diag($r->{raw});
+    my $eid = $r->{json}{id} // 'none';
+    is($s->wait_status($eid, 15, 'succeeded', 'failed'), 'succeeded',
+       '... and the job succeeds');
+    $r = http_get($t->port, "/v1/jobs/$eid", %h);
+    like((eval { decode_json($r->{body}) } // {})->{output} // '',
+         qr/^https:/, '... its output read back through the edge');
+    is(http_get($t->port, "/v1/jobs/$eid", %h,
+                'X-Account' => 'dave@example.com')->{status}, 404,
+       '... by that account only');
+    my @new = @{ $t->fal_requests }[$mark .. $#{ $t->fal_requests }];
+    my $sent = join "\n", map { JSON::PP->new->canonical->encode($_) } @new;
+    ok(@new >= 2 && $sent !~ /COOKIE-SECRET|carol|203\.0\.113\.9|
+                               pe_consent|privacy-context/xi,
+       '... the provider got no cookie, account, address or context');
+    $t->nginx_stop;
+    my $sub = $s->record($eid)->{sub} // 'x';
+    is($s->delete('/v1/subjects/me', $s->context(sub => $sub))->{json}{jobs},
+       1, '... and that subject\'s erasure takes it');
+}
+
 # --- erasure ----------------------------------------------------------------
 
 $r = $s->delete('/v1/subjects/me', $alice);
@@ -237,7 +285,7 @@ is_deeply([$s->spool_files], [], '... nor the spool any file');
 # --- what the operator sees ---------------------------------------------
 
 $r = http_get($s->bport, '/metrics');
-like($r->{body}, qr/^privacy_backend_jobs_total\{provider="fal",state="succeeded"\} 2$/m,
+like($r->{body}, qr/^privacy_backend_jobs_total\{provider="fal",state="succeeded"\} 3$/m,
      '/metrics: jobs by provider and state');
 like($r->{body}, qr/^privacy_backend_jobs_total\{provider="fal",state="failed"\} 1$/m,
      '... failed too');
