@@ -27,9 +27,21 @@ sed -e "s|/usr/lib/nginx/modules/ngx_http_privacy_module.so|$top/build/ngx_http_
     -e "s|^http {|http {\n    client_body_temp_path $run/body;\n    proxy_temp_path $run/proxy;\n    fastcgi_temp_path $run/fastcgi;\n    uwsgi_temp_path $run/uwsgi;\n    scgi_temp_path $run/scgi;|" \
     "$top/conf/nginx.conf" > "$run/nginx.conf"
 
+# fal.ai itself with FAL_KEY set; otherwise the local stand-in, so a job
+# goes from upload to a finished video URL without the internet
+fal_base=https://queue.fal.run
+standin=
+if [ -z "${FAL_KEY:-}" ]; then
+    fal_base=http://127.0.0.1:${PE_FAL_PORT:-9100}
+    export FAL_KEY=local-standin-key
+    standin=1
+fi
+
 sed -e "s|/var/lib/privacy-edge/spool|$run/spool|" \
     -e "s|/etc/privacy-edge/|$run/|" \
     -e "s|127.0.0.1:6379|127.0.0.1:$redis_port|" \
+    -e "s|base=https://queue.fal.run|base=$fal_base|" \
+    -e "s|^public_url .*|public_url    http://127.0.0.1:9000;|" \
     "$top/conf/backend.conf" > "$run/backend.conf"
 
 pids=()
@@ -48,6 +60,13 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
     --appendonly no --dir "$run" > "$run/logs/redis.log" 2>&1 &
 pids+=($!)
 
+if [ -n "$standin" ]; then
+    perl "$top/t/lib/fal-standin" --port "${PE_FAL_PORT:-9100}" \
+        --dir "$run/fal" --key "$FAL_KEY" --run 5 \
+        > "$run/logs/fal-standin.log" 2>&1 &
+    pids+=($!)
+fi
+
 "$top/build/privacy-backend" -t -c "$run/backend.conf"
 "$top/build/privacy-backend" -c "$run/backend.conf" \
     2> >(tee -a "$run/logs/backend.log" >&2) &
@@ -60,6 +79,16 @@ pids+=($!)
 cat <<TXT
 run: nginx + privacy-edge on http://127.0.0.1:8080, backend on 127.0.0.1:9000,
      redis on 127.0.0.1:$redis_port; logs in $run/logs.  Ctrl-C stops.
+run: provider fal at $fal_base${standin:+ (the local stand-in; set FAL_KEY for fal.ai)}
+
+  a job, with the ai_processing opt-in and a session:
+    curl -s -H 'Cookie: pe_consent=ai_processing:1; session=me' \\
+         -F file=@photo.png -F prompt='a cat surfing' \\
+         -F model=fal-ai/kling-video/v2.1/standard/image-to-video \\
+         http://127.0.0.1:8080/v1/jobs
+  then, with the id it answers:
+    curl -s -H 'Cookie: pe_consent=ai_processing:1; session=me' \\
+         http://127.0.0.1:8080/v1/jobs/ID
 TXT
 
 wait -n "${pids[@]}" || true
