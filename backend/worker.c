@@ -345,6 +345,28 @@ pe_worker_orphan(pe_wjob_t *j)
 
 /* --- what is sent ------------------------------------------------------- */
 
+/* what a submission carried, gone from memory */
+static void
+pe_worker_unload(pe_wjob_t *j)
+{
+    if (j->prompt) {
+        OPENSSL_cleanse(j->prompt, strlen(j->prompt));
+        free(j->prompt);
+        j->prompt = NULL;
+    }
+
+    j->task.prompt = NULL;
+
+    if (j->media_url) {
+        OPENSSL_cleanse(j->media_url, strlen(j->media_url));
+        free(j->media_url);
+        j->media_url = NULL;
+    }
+
+    j->task.media_url = NULL;
+}
+
+
 /* the prompt, the media: only now, and only what the task may carry */
 static int
 pe_worker_load(pe_wjob_t *j)
@@ -635,16 +657,7 @@ pe_worker_submitted(pe_wjob_t *j)
     pe_worker_count(j, PE_JOB_SUBMITTED);
     pe_retention_job_submitted(be, j->id, j->media_inline);
 
-    if (j->prompt) {
-        OPENSSL_cleanse(j->prompt, strlen(j->prompt));
-        free(j->prompt);
-        j->prompt = NULL;
-        j->task.prompt = NULL;
-    }
-
-    free(j->media_url);
-    j->media_url = NULL;
-    j->task.media_url = NULL;
+    pe_worker_unload(j);
 
     pe_log(PE_LOG_INFO, "job %s submitted to %s", j->id,
            j->provider->conf->name);
@@ -703,6 +716,11 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
         j->provider->submitting--;
     }
 
+    /* the request (perhaps the media, inline) is not kept while waiting */
+    curl_slist_free_all(j->req.headers);
+    free(j->req.body);
+    memset(&j->req, 0, sizeof(j->req));
+
     if (cc != CURLE_OK || code == 429 || code >= 500) {
         if (cc != CURLE_OK) {
             atomic_fetch_add(&w->be->metrics[j->pidx].errors, 1);
@@ -742,6 +760,11 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
             pe_worker_ack(w, j->entry);
             pe_wjob_free(j);
             return;
+        }
+
+        if (j->step == PE_W_SUBMIT) {
+            /* read again, and verified again, when its turn comes */
+            pe_worker_unload(j);
         }
 
         atomic_fetch_add(&w->be->metrics[j->pidx].retries, 1);
