@@ -123,6 +123,7 @@ bench: deps all $(BUILD)/bench/parsers
 	perl bench/upload.pl
 	perl bench/consent.pl
 	perl bench/limit.pl
+	perl bench/jobs.pl
 
 clean:
 	rm -rf $(BUILD)
