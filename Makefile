@@ -74,12 +74,17 @@ $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	    -lcrypto
 
 # the backend's pure parts (test_b_NAME: backend/NAME.c), likewise
-$(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c backend/%.h \
-                     $(BACKEND_PARSERS)
+$(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c \
+                     $(BACKEND_HDRS) $(BACKEND_PARSERS)
 	@mkdir -p $(BUILD)/t
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
 	    -fno-sanitize-recover=all -Ibackend -Ingx_module -It/unit -o $@ $< \
-	    backend/$*.c $(BACKEND_PARSERS) -ljansson -lcrypto
+	    backend/$*.c $(TEST_B_WITH_$*) $(BACKEND_PARSERS) -ljansson \
+	    -lcurl -lcrypto
+
+# what a backend unit needs besides itself
+TEST_B_WITH_provider_fal := backend/provider.c
+$(BUILD)/t/test_b_provider_fal: backend/provider.c
 
 unit: $(UNIT_TESTS)
 

@@ -166,6 +166,14 @@ is($r->{status}, 410, 'the link a second time: 410 gone');
 (my $forged = $lpath // '') =~ s/\.(\d+)\./'.' . ($1 + 1000) . '.'/e;
 is(http_get($s->bport, $forged)->{status}, 404,
    'a link with its expiry changed: 404');
+(my $other = $lpath // '') =~ s/\Q$vid\E/$id/;
+is(http_get($s->bport, $other)->{status}, 404,
+   'the same signature on another job\'s id: 404');
+for my $bad ('/v1/media/', '/v1/media/x', '/v1/media/' . ('a' x 300),
+             "/v1/media/$vid.9999999999.", "/v1/media/$vid..%00") {
+    is(http_get($s->bport, $bad)->{status}, 404,
+       'a malformed link: 404 (' . substr($bad, 10, 20) . ')');
+}
 ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
 
 # --- deleting a job at the provider ----------------------------------------
