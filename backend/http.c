@@ -37,11 +37,11 @@
 #define PE_HTTP_TIMEOUT          30
 
 
-static enum MHD_Result
-pe_http_reply(struct MHD_Connection *conn, unsigned int status,
-    const char *type, const char *body)
+int
+pe_http_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+    const char *body)
 {
-    enum MHD_Result       rc;
+    int                   rc;
     struct MHD_Response  *res;
 
     res = MHD_create_response_from_buffer(strlen(body), (void *) body,
@@ -260,7 +260,7 @@ pe_http_metrics(pe_backend_t *be, struct MHD_Connection *conn)
         return MHD_NO;
     }
 
-    rc = pe_http_reply(conn, MHD_HTTP_OK,
+    rc = (enum MHD_Result) pe_http_reply(conn, MHD_HTTP_OK,
                        "text/plain; version=0.0.4; charset=utf-8", b);
     free(b);
 

@@ -77,7 +77,7 @@ struct pe_upload_s {
 };
 
 
-static char *
+char *
 pe_json_body(json_t *j)
 {
     char  *s;
@@ -89,7 +89,7 @@ pe_json_body(json_t *j)
 }
 
 
-static char *
+char *
 pe_error_body(const char *error, const char *detail)
 {
     json_t  *j;

@@ -29,6 +29,8 @@
 #include "backend.h"
 #include "context.h"
 
+#include <jansson.h>
+
 
 #define PE_JOB_ID_LEN      32          /* hex of 16 random bytes */
 #define PE_PROMPT_MAX      4000        /* bytes */
@@ -58,6 +60,10 @@ void pe_jobs_get(pe_backend_t *be, const pe_context_t *ctx, const char *id,
     unsigned *status, char **body);
 void pe_jobs_list(pe_backend_t *be, const pe_context_t *ctx,
     unsigned *status, char **body);
+
+/* an answer's JSON text (malloc'd), taking j; and {"error","reason"} */
+char *pe_json_body(json_t *j);
+char *pe_error_body(const char *error, const char *detail);
 
 /* is this a well-formed job id (32 lowercase hex digits)? */
 int pe_job_id_valid(const char *id);

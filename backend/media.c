@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "http.h"
 #include "jobs.h"
 #include "log.h"
 #include "pe_jws.h"
@@ -228,22 +229,7 @@ static int
 pe_media_refuse(struct MHD_Connection *conn, unsigned status,
     const char *body)
 {
-    int                   rc;
-    struct MHD_Response  *res;
-
-    res = MHD_create_response_from_buffer(strlen(body), (void *) body,
-                                          MHD_RESPMEM_PERSISTENT);
-    if (res == NULL) {
-        return MHD_NO;
-    }
-
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    MHD_add_response_header(res, "Cache-Control", "no-store");
-    rc = MHD_queue_response(conn, status, res);
-    MHD_destroy_response(res);
-
-    return rc;
+    return pe_http_reply(conn, status, "application/json", body);
 }
 
 

@@ -325,18 +325,6 @@ pe_retention_erase_ids(pe_backend_t *be, const char *sub, const char *id)
 }
 
 
-static char *
-pe_retention_json(json_t *j)
-{
-    char  *s;
-
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-
-    return s;
-}
-
-
 void
 pe_retention_delete_job(pe_backend_t *be, const pe_context_t *ctx,
     const char *id, unsigned *status, char **body)
@@ -345,7 +333,7 @@ pe_retention_delete_job(pe_backend_t *be, const pe_context_t *ctx,
 
     if (!pe_job_id_valid(id)) {
         *status = 404;
-        *body = pe_retention_json(json_pack("{s:s}", "error", "not_found"));
+        *body = pe_error_body("not_found", NULL);
         return;
     }
 
@@ -353,15 +341,14 @@ pe_retention_delete_job(pe_backend_t *be, const pe_context_t *ctx,
 
     if (r == NULL) {
         *status = 503;
-        *body = pe_retention_json(json_pack("{s:s}", "error",
-                                            "store_unavailable"));
+        *body = pe_error_body("store_unavailable", NULL);
         return;
     }
 
     if (r->elements == 0) {
         freeReplyObject(r);
         *status = 404;
-        *body = pe_retention_json(json_pack("{s:s}", "error", "not_found"));
+        *body = pe_error_body("not_found", NULL);
         return;
     }
 
@@ -372,7 +359,7 @@ pe_retention_delete_job(pe_backend_t *be, const pe_context_t *ctx,
     pe_log(PE_LOG_INFO, "job %s deleted", id);
 
     *status = 200;
-    *body = pe_retention_json(json_pack("{s:s,s:s}", "id", id, "status",
+    *body = pe_json_body(json_pack("{s:s,s:s}", "id", id, "status",
                                         "deleted"));
 }
 
@@ -388,8 +375,7 @@ pe_retention_erase(pe_backend_t *be, const pe_context_t *ctx,
 
     if (r == NULL) {
         *status = 503;
-        *body = pe_retention_json(json_pack("{s:s}", "error",
-                                            "store_unavailable"));
+        *body = pe_error_body("store_unavailable", NULL);
         return;
     }
 
@@ -407,7 +393,7 @@ pe_retention_erase(pe_backend_t *be, const pe_context_t *ctx,
     pe_log(PE_LOG_INFO, "erasure: %zu jobs", r->elements);
 
     *status = 200;
-    *body = pe_retention_json(json_pack("{s:s,s:I}", "status", "erased",
+    *body = pe_json_body(json_pack("{s:s,s:I}", "status", "erased",
                                         "jobs", (json_int_t) r->elements));
     freeReplyObject(r);
 }
@@ -464,8 +450,7 @@ pe_retention_export(pe_backend_t *be, const pe_context_t *ctx,
     if (ids == NULL || ids->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(ids);
         *status = 503;
-        *body = pe_retention_json(json_pack("{s:s}", "error",
-                                            "store_unavailable"));
+        *body = pe_error_body("store_unavailable", NULL);
         return;
     }
 
@@ -526,7 +511,7 @@ pe_retention_export(pe_backend_t *be, const pe_context_t *ctx,
     }
 
     *status = 200;
-    *body = pe_retention_json(json_pack("{s:s,s:I,s:{s:s,s:o,s:b},s:o}",
+    *body = pe_json_body(json_pack("{s:s,s:I,s:{s:s,s:o,s:b},s:o}",
         "subject", ctx->sub,
         "generated", (json_int_t) time(NULL),
         "context", "region", ctx->reg, "consent", consent, "gpc", ctx->gpc,

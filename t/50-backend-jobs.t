@@ -16,6 +16,7 @@ use Digest::SHA qw(hmac_sha256);
 
 use lib 't/lib';
 use PETest;
+use PEBackend ();
 
 my $t = PETest->new;
 my $d = $t->dir;
@@ -82,21 +83,7 @@ sub get {
 
 sub spool_files { sort map { s{.*/}{}r } glob("$d/spool/*") }
 
-sub redis_dump {
-    my $keys = $t->redis_query($rport, ['KEYS', '*']) // [];
-    my $all = '';
-    for my $k (@$keys) {
-        my $type = $t->redis_query($rport, ['TYPE', $k]);
-        my $v = $type eq 'hash' ? $t->redis_query($rport, ['HGETALL', $k])
-              : $type eq 'set' ? $t->redis_query($rport, ['SMEMBERS', $k])
-              : $type eq 'stream' ? $t->redis_query($rport,
-                                                    ['XRANGE', $k, '-', '+'])
-              : $t->redis_query($rport, ['GET', $k]);
-        $all .= "$k " . JSON::PP->new->canonical->allow_nonref->encode($v)
-                . "\n";
-    }
-    return $all;
-}
+sub redis_dump { PEBackend::redis_dump_of($t, $rport) }
 
 # --- accepted ------------------------------------------------------------
 
@@ -246,23 +233,7 @@ is((eval { decode_json(get("/v1/jobs/$vid", $alice)->{body}) } // {})
 
 # --- through the real edge ------------------------------------------------
 
-$t->nginx_start(<<"EOF");
-    privacy_key $d/context.key;
-    privacy_consent_category ai_processing;
-    privacy_consent_cookie pe_consent kv;
-    privacy_subject \$http_x_account;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        client_max_body_size 20m;
-
-        location /v1/ {
-            privacy_require ai_processing;
-            proxy_set_header Privacy-Context \$privacy_context;
-            proxy_pass http://127.0.0.1:$bport;
-        }
-    }
-EOF
+$t->nginx_start(PEBackend::edge_conf($d, $bport));
 
 my %through = ('Content-Type' => "multipart/form-data; boundary=$B",
                'Cookie' => 'pe_consent=ai_processing:1',

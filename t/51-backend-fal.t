@@ -233,23 +233,7 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
 
 {
     my $bport = $s->bport;
-    $t->nginx_start(<<"EOF");
-    privacy_key $d/context.key;
-    privacy_consent_category ai_processing;
-    privacy_consent_cookie pe_consent kv;
-    privacy_subject \$http_x_account;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        client_max_body_size 20m;
-
-        location /v1/ {
-            privacy_require ai_processing;
-            proxy_set_header Privacy-Context \$privacy_context;
-            proxy_pass http://127.0.0.1:$bport;
-        }
-    }
-EOF
+    $t->nginx_start(PEBackend::edge_conf($d, $bport));
     my %h = (Cookie => 'pe_consent=ai_processing:1; session=COOKIE-SECRET',
              'X-Account' => 'carol@example.com',
              'X-Forwarded-For' => '203.0.113.9');

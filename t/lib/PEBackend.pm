@@ -154,7 +154,11 @@ sub spool_files {
 # every key in Redis with its value, one per line
 sub redis_dump {
     my ($self) = @_;
-    my ($t, $p) = ($self->{t}, $self->{rport});
+    return redis_dump_of($self->{t}, $self->{rport});
+}
+
+sub redis_dump_of {
+    my ($t, $p) = @_;
     my $keys = $t->redis_query($p, ['KEYS', '*']) // [];
     my $all = '';
     for my $k (sort @$keys) {
@@ -169,6 +173,29 @@ sub redis_dump {
                 . "\n";
     }
     return $all;
+}
+
+# the edge in front of a backend: the opt-in, the pseudonym of X-Account,
+# the signed context on every /v1/ request
+sub edge_conf {
+    my ($dir, $bport) = @_;
+    return <<"EOF";
+    privacy_key $dir/context.key;
+    privacy_consent_category ai_processing;
+    privacy_consent_cookie pe_consent kv;
+    privacy_subject \$http_x_account;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        client_max_body_size 20m;
+
+        location /v1/ {
+            privacy_require ai_processing;
+            proxy_set_header Privacy-Context \$privacy_context;
+            proxy_pass http://127.0.0.1:$bport;
+        }
+    }
+EOF
 }
 
 1;
