@@ -71,6 +71,8 @@ struct pe_wjob_s {
     int                   polls;
     int                   resubmitted;
     int                   ending;          /* final state + 1, unwritten */
+    int                   unsaved;         /* the provider's id not yet
+                                              in Redis */
 
     CURL                 *easy;            /* a call in flight */
     pe_preq_t             req;
@@ -155,6 +157,8 @@ pe_backoff(int attempt, long retry_after)
  * HSET on a job's record only if it is still there: an erased job must
  * not come back as a half record because an answer arrived late.
  */
+static int pe_worker_write(pe_wjob_t *j, const char *const *fv, size_t n);
+
 static const char  pe_update_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "redis.call('HSET', KEYS[1], unpack(ARGV)) "
@@ -164,6 +168,37 @@ static const char  pe_update_script[] =
 /* 1 written, 0 the job is gone, -1 Redis failed */
 static int
 pe_worker_update(pe_wjob_t *j, const char *const *fv, size_t n)
+{
+    int           rc;
+    size_t        k;
+    const char   *all[32];
+
+    if (!j->unsaved || n > 22) {
+        return pe_worker_write(j, fv, n);
+    }
+
+    /* the provider's id and URLs, still owed to the record, go along */
+    for (k = 0; k < n; k++) {
+        all[k] = fv[k];
+    }
+
+    all[n++] = "remote_id";     all[n++] = j->task.remote_id;
+    all[n++] = "status_url";    all[n++] = j->task.status_url;
+    all[n++] = "response_url";  all[n++] = j->task.response_url;
+    all[n++] = "cancel_url";    all[n++] = j->task.cancel_url;
+
+    rc = pe_worker_write(j, all, n);
+
+    if (rc == 1) {
+        j->unsaved = 0;
+    }
+
+    return rc;
+}
+
+
+static int
+pe_worker_write(pe_wjob_t *j, const char *const *fv, size_t n)
 {
     int           rc;
     char          key[64], now[32];
@@ -644,14 +679,15 @@ pe_worker_submitted(pe_wjob_t *j)
     fv[n++] = "response_url";  fv[n++] = j->task.response_url;
     fv[n++] = "cancel_url";    fv[n++] = j->task.cancel_url;
 
-    rc = pe_worker_update(j, fv, n);
+    rc = pe_worker_write(j, fv, n);
 
     if (rc == 0) {
         pe_worker_orphan(j);
         return;
     }
 
-    /* rc -1: kept in memory and written with the next state */
+    /* Redis away: kept in memory and written with the next state */
+    j->unsaved = rc == -1;
 
     j->state = PE_JOB_SUBMITTED;
     pe_worker_count(j, PE_JOB_SUBMITTED);
@@ -675,7 +711,7 @@ pe_worker_state(pe_wjob_t *j, pe_job_state_e state)
     int          rc;
     const char  *fv[2];
 
-    if (j->state == state) {
+    if (j->state == state && !j->unsaved) {
         return 0;
     }
 
@@ -688,8 +724,10 @@ pe_worker_state(pe_wjob_t *j, pe_job_state_e state)
         return -1;
     }
 
-    j->state = state;
-    pe_worker_count(j, state);
+    if (j->state != state) {
+        j->state = state;
+        pe_worker_count(j, state);
+    }
 
     return 0;
 }
