@@ -66,6 +66,16 @@ $(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ingx_module -o $@ $(BACKEND_SRCS) \
 	    $(BACKEND_PARSERS) $(BACKEND_LIBS)
 
+# the backend with AddressSanitizer and UBSan, for a second pass of the
+# backend's tests (make test does both)
+ASAN_BACKEND := $(BUILD)/asan/privacy-backend
+
+$(ASAN_BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
+	@mkdir -p $(BUILD)/asan
+	$(CC) -O1 -g $(WARN) -std=gnu11 -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Ingx_module \
+	    -o $@ $(BACKEND_SRCS) $(BACKEND_PARSERS) $(BACKEND_LIBS)
+
 # the pure parsers' unit tests, with the sanitizers
 $(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/t
@@ -88,7 +98,7 @@ $(BUILD)/t/test_b_provider_fal: backend/provider.c
 
 unit: $(UNIT_TESTS)
 
-asan: $(ASAN_MODULE)
+asan: $(ASAN_MODULE) $(ASAN_BACKEND)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
 	@mkdir -p $(BUILD)/fuzz
@@ -106,15 +116,19 @@ fuzz: deps fuzz-build
 	done
 
 NGINX_TESTS  := $(wildcard t/00-*.t t/1*.t t/3*.t t/4*.t)
+BACKEND_TESTS := $(wildcard t/2*.t t/5*.t)
 
 test: deps
-	$(MAKE) all fuzz-build $(ASAN_MODULE)
+	$(MAKE) all fuzz-build $(ASAN_MODULE) $(ASAN_BACKEND)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -I t/lib t/
 	@echo "# the nginx tests again, the module under AddressSanitizer"
 	PE_MODULE=$(CURDIR)/$(ASAN_MODULE) \
 	PE_NGINX_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
 	ASAN_OPTIONS=detect_leaks=0 \
 	prove -I t/lib $(NGINX_TESTS)
+	@echo "# the backend's tests again, the backend under ASan and UBSan"
+	PE_BACKEND=$(CURDIR)/$(ASAN_BACKEND) ASAN_OPTIONS=detect_leaks=1 \
+	prove -I t/lib $(BACKEND_TESTS)
 
 run: deps all
 	scripts/run.sh

@@ -198,6 +198,7 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
     is($slow->redis_dump =~ /\Q$jid\E/ ? 1 : 0, 0,
        '... and Redis holds nothing of it');
     is_deeply([$slow->spool_files], [], '... nor the spool');
+    $slow->finish('the deleting backend');
 }
 
 # --- retention on a schedule: output, then the record ----------------------
@@ -227,6 +228,7 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
     is_deeply([$short->spool_files], [], '... with the files');
     unlike($short->redis_dump, qr/\Q$jid\E|subject-alice/,
            '... and nothing of it stays in Redis');
+    $short->finish('the retaining backend');
 }
 
 # --- through the real edge ------------------------------------------------
@@ -289,5 +291,6 @@ my $log = $t->read_file('backend.log') // '';
 unlike($log, qr/PROMPT-SECRET|\Q$PEBackend::FAL_KEY\E|subject-alice/,
        'the backend\'s log holds no prompt, no key and no subject');
 like($log, qr/job $id succeeded/, '... but says what happened to the job');
+$s->finish('the main backend');
 
 done_testing();

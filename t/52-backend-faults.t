@@ -51,6 +51,7 @@ sub metric {
     my @log = $t->read_file('backend.log') =~ /retry in ([\d.]+)s/g;
     ok(@log == 2 && $log[0] >= 1, '... the first waited out Retry-After: 1')
         or diag("@log");
+    $s->finish('retries');
 }
 
 # --- a provider that takes the submission and never answers ---------------
@@ -79,6 +80,7 @@ sub metric {
     $id = $r->{json}{id} // 'none';
     is($s->wait_status($id, 20, 'succeeded', 'failed'), 'succeeded',
        'status polls answered 503 and 500: retried, the job succeeds');
+    $s->finish('timeouts');
 }
 
 # --- SIGKILL right after accepting 10 jobs --------------------------------
@@ -110,6 +112,7 @@ sub metric {
     is($t->redis_query($s->rport,
                        ['XPENDING', 'pe:jobs', 'pe-workers'])->[0], 0,
        '... nothing pending in the stream');
+    $s->finish('after SIGKILL');
 }
 
 # --- Redis restarts under running jobs -------------------------------------
@@ -132,6 +135,7 @@ sub metric {
     is(scalar keys %{ $t->fal_jobs }, 3, '... none submitted twice');
     my $r = $s->upload(context => $ctx, file => $png);
     is($r->{status}, 202, '... and uploads are taken again');
+    $s->finish('Redis restarted');
 }
 
 # --- a spool file altered or truncated on disk ---------------------------
@@ -174,6 +178,7 @@ sub metric {
     like($t->read_file('backend.log'), qr/upload unusable, nothing sent/,
          '... the log says so');
     is_deeply([$s->spool_files], [], '... and the bad files are gone');
+    $s->finish('tampered files');
 }
 
 done_testing();

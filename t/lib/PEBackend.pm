@@ -76,6 +76,17 @@ sub stop {
     $self->{t}->stop_pid($self->{pid}, $sig // 'TERM');
 }
 
+# stops the backend with SIGTERM and checks what it left in its log: no
+# sanitizer report (the ASan pass of make test), a clean exit
+sub finish {
+    my ($self, $what) = @_;
+    my $status = $self->stop('TERM');
+    my $log = $self->{t}->read_file('backend.log') // '';
+    Test::More::unlike($log, qr/Sanitizer|runtime error:/,
+                       "$what: no sanitizer report");
+    Test::More::is($status >> 8, 0, "$what: the backend exits cleanly");
+}
+
 # a context as the edge signs it
 sub context {
     my ($self, %c) = @_;

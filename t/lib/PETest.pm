@@ -29,7 +29,7 @@ our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $MODULE = $ENV{PE_MODULE} // "$TOP/build/ngx_http_privacy_module.so";
 our $NGINX = $ENV{PE_NGINX} // (-x '/usr/sbin/nginx' ? '/usr/sbin/nginx'
                                                       : 'nginx');
-our $BACKEND = "$TOP/build/privacy-backend";
+our $BACKEND = $ENV{PE_BACKEND} // "$TOP/build/privacy-backend";
 
 my @instances;
 
