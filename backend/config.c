@@ -48,6 +48,7 @@ static int pe_conf_public_url(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_retention(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_provider(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_model(pe_parse_t *p, int argc, char **argv);
+static int pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv);
 
 
 static const pe_directive_t  pe_directives[] = {
@@ -60,6 +61,7 @@ static const pe_directive_t  pe_directives[] = {
     { "retention", 1, 4, pe_conf_retention },
     { "provider", 2, 8, pe_conf_provider },
     { "model", 2, 2, pe_conf_model },
+    { "residency", 2, 2, pe_conf_residency_rule },
     { NULL, 0, 0, NULL }
 };
 
@@ -571,6 +573,123 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
 }
 
 
+/* a group or a region: lowercase letters, digits, "-" and "_" */
+static int
+pe_conf_token(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
+              || s[i] == '-' || s[i] == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return n > 0 && n <= 32;
+}
+
+
+static int
+pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv)
+{
+    size_t                k;
+    const char           *r, *comma;
+    pe_conf_t            *c = p->conf;
+    pe_conf_residency_t  *rule;
+
+    (void) argc;
+
+    if (!pe_conf_token(argv[1], strlen(argv[1]))) {
+        return pe_fail(p, "invalid group \"%s\" in \"residency\" directive",
+                       argv[1]);
+    }
+
+    if (pe_conf_residency(c, argv[1]) != NULL) {
+        return pe_fail(p, "duplicate residency for group \"%s\"", argv[1]);
+    }
+
+    if (strncmp(argv[2], "region=", 7) != 0) {
+        return pe_fail(p, "invalid parameter \"%s\" in \"residency\" "
+                       "directive, expected region=R[,R...]", argv[2]);
+    }
+
+    for (r = argv[2] + 7; ; r = comma + 1) {
+        comma = strchr(r, ',');
+        k = comma ? (size_t) (comma - r) : strlen(r);
+
+        if (!pe_conf_token(r, k)) {
+            return pe_fail(p, "invalid region list \"%s\" in \"residency\" "
+                           "directive", argv[2] + 7);
+        }
+
+        if (comma == NULL) {
+            break;
+        }
+    }
+
+    if (c->nresidency == PE_CONF_MAX_RESIDENCY) {
+        return pe_fail(p, "too many residency rules");
+    }
+
+    rule = &c->residency[c->nresidency++];
+    rule->group = pe_strdup(argv[1]);
+    rule->regions = pe_strdup(argv[2] + 7);
+
+    return 0;
+}
+
+
+const pe_conf_residency_t *
+pe_conf_residency(const pe_conf_t *conf, const char *group)
+{
+    size_t  i;
+
+    for (i = 0; i < conf->nresidency; i++) {
+        if (group && strcmp(conf->residency[i].group, group) == 0) {
+            return &conf->residency[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+pe_conf_residency_allows(const pe_conf_t *conf, const char *group,
+    const pe_conf_provider_t *provider)
+{
+    size_t                      n;
+    const char                 *r, *comma;
+    const pe_conf_residency_t  *rule;
+
+    rule = pe_conf_residency(conf, group);
+
+    if (rule == NULL) {
+        return 1;
+    }
+
+    if (provider->region == NULL) {
+        return 0;                   /* where it is, nobody said */
+    }
+
+    n = strlen(provider->region);
+
+    for (r = rule->regions; r; r = comma ? comma + 1 : NULL) {
+        comma = strchr(r, ',');
+
+        if ((size_t) (comma ? comma - r : (long) strlen(r)) == n
+            && strncmp(r, provider->region, n) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static int
 pe_conf_directive(pe_parse_t *p, int argc, char **argv)
 {
@@ -973,6 +1092,11 @@ void
 pe_conf_free(pe_conf_t *c)
 {
     size_t  i;
+
+    for (i = 0; i < c->nresidency; i++) {
+        free(c->residency[i].group);
+        free(c->residency[i].regions);
+    }
 
     for (i = 0; i < c->nproviders; i++) {
         free(c->providers[i].name);

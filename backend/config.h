@@ -17,6 +17,7 @@
 #define PE_CONF_MAX_PROVIDERS   8
 #define PE_CONF_MAX_MODELS      64
 #define PE_CONF_ERR_MAX         512
+#define PE_CONF_MAX_RESIDENCY   16
 
 
 typedef enum {
@@ -46,6 +47,13 @@ typedef struct {
 } pe_conf_model_t;
 
 
+/* residency GROUP region=R[,R...]: where a group's data may go */
+typedef struct {
+    char                 *group;           /* a context's "grp" */
+    char                 *regions;         /* "eu" or "eu,uk" */
+} pe_conf_residency_t;
+
+
 typedef struct {
     char                 *file;
 
@@ -73,6 +81,8 @@ typedef struct {
     size_t                nproviders;
     pe_conf_model_t       models[PE_CONF_MAX_MODELS];
     size_t                nmodels;
+    pe_conf_residency_t   residency[PE_CONF_MAX_RESIDENCY];
+    size_t                nresidency;
 
     /* loaded by pe_conf_load_keys(), never logged */
     unsigned char         context_key[256];
@@ -103,5 +113,17 @@ long pe_conf_parse_duration(const char *s);
 
 const pe_conf_model_t *pe_conf_find_model(const pe_conf_t *conf,
     const char *name);
+
+/*
+ * May data of a region group (the context's "grp") go to a provider?
+ * Yes when no residency rule names the group; otherwise only when the
+ * provider declares a region= the rule lists.
+ */
+int pe_conf_residency_allows(const pe_conf_t *conf, const char *group,
+    const pe_conf_provider_t *provider);
+
+/* the rule of a group, or NULL */
+const pe_conf_residency_t *pe_conf_residency(const pe_conf_t *conf,
+    const char *group);
 
 #endif /* PE_BACKEND_CONFIG_H */

@@ -73,7 +73,7 @@ struct pe_upload_s {
 
     unsigned              status;      /* of a refusal; 0: none yet */
     char                  error[64];
-    char                  detail[160];
+    char                  detail[256];
 };
 
 
@@ -519,6 +519,20 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
             pe_upload_refuse(u, 400, "unknown_model",
                              "the model is not one this service offers");
         }
+    }
+
+    /* where the subject's data may go: refused before anything is sent */
+    if (u->status == 0
+        && !pe_conf_residency_allows(&u->be->conf, u->ctx.grp,
+                                     model->provider))
+    {
+        snprintf(err, sizeof(err), "data from the %s group may go only to "
+                 "providers in %s; this model's provider is in %s",
+                 u->ctx.grp,
+                 pe_conf_residency(&u->be->conf, u->ctx.grp)->regions,
+                 model->provider->region ? model->provider->region
+                                         : "an undeclared region");
+        pe_upload_refuse(u, 451, "residency", err);
     }
 
     if (u->status == 0 && u->prompt_len) {

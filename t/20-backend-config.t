@@ -124,6 +124,21 @@ fails($good . "listen 127.0.0.1:1;\n", qr/"listen" directive is duplicate/,
 fails($good . "model a provider=fal { }\n", qr/unexpected "\{"/,
       'a block');
 fails("\0\0\0", qr/NUL byte/, 'binary garbage');
+fails($good . "residency EEA region=eu;\n",
+      qr/invalid group "EEA" in "residency" directive/, 'residency: a group');
+fails($good . "residency eea region=eu,,us;\n",
+      qr/invalid region list "eu,,us" in "residency" directive/,
+      'residency: an empty region');
+fails($good . "residency eea eu;\n",
+      qr/invalid parameter "eu" in "residency" directive, expected region=/,
+      'residency: no region=');
+fails($good . "residency eea region=eu;\nresidency eea region=us;\n",
+      qr/duplicate residency for group "eea"/, 'residency: twice');
+fails("provider fal base=https://x key_env=K timeout=0;\n",
+      qr/invalid timeout "0" in "provider" directive/, 'provider: timeout=0');
+fails("provider fal base=https://x key_env=K submit_parallel=1x;\n",
+      qr/invalid submit_parallel "1x" in "provider" directive/,
+      'provider: submit_parallel=1x');
 
 $rc = system("$bin -t -c $d/no-such.conf >/dev/null 2>&1") >> 8;
 is($rc, 1, 'a missing configuration file fails');

@@ -18,7 +18,8 @@ our $B = 'pe-boundary-7f3a';
 our $FAL_KEY = 'fal-key-SECRET-9d1c';
 
 # PEBackend->new(retention => '...', redis => {persist => 1}, run => 0.6,
-#                timeout => '30s', public_url => ..., extra => '...')
+#                timeout => '30s', public_url => ..., extra => '...',
+#                provider => 'region=eu')
 sub new {
     my ($class, %o) = @_;
     my $t = PETest->new;
@@ -51,6 +52,7 @@ sub conf {
         // 'upload=0 output=24h record=30d prompt=0';
     my $public = $o->{public_url} // "http://127.0.0.1:$self->{bport}";
     my $timeout = $o->{timeout} // '30s';
+    my $pextra = $o->{provider} // '';
     return <<"CONF" . ($o->{extra} // '');
 listen        127.0.0.1:$self->{bport};
 redis         127.0.0.1:$self->{rport};
@@ -59,7 +61,7 @@ context_key   $d/context.key;
 data_key      $d/data.key;
 public_url    $public;
 retention     $retention;
-provider      fal base=http://127.0.0.1:$self->{fport} key_env=PE_TEST_FAL_KEY timeout=$timeout;
+provider      fal base=http://127.0.0.1:$self->{fport} key_env=PE_TEST_FAL_KEY timeout=$timeout $pextra;
 model         "$MODEL" provider=fal;
 CONF
 }

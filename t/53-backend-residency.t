@@ -1,0 +1,68 @@
+#!/usr/bin/perl
+
+# Data residency (issue 6, the first part): "residency GROUP region=..."
+# lets a region group's uploads go only to providers that declare one of
+# those regions.  A job for another provider is refused 451 with the
+# reason, before anything is stored or sent; other groups are not held to
+# the rule; a provider in an allowed region takes the job.
+
+use strict;
+use warnings;
+
+use Test::More;
+use JSON::PP;
+
+use lib 't/lib';
+use PETest;
+use PEBackend;
+
+my $png = sample('png', 20000);
+
+{
+    my $s = PEBackend->new(run => 0.3, provider => 'region=us',
+                           extra => "residency eea region=eu,ch;\n");
+    my $t = $s->t;
+    my $eea = $s->context(grp => 'eea', reg => 'DE');
+    my $r = $s->upload(context => $eea, file => $png,
+                       prompt => 'stays in Europe');
+    is($r->{status}, 451, 'an EEA upload for a provider in the US: 451');
+    is($r->{json}{error}, 'residency', '... as residency');
+    is($r->{json}{reason}, 'data from the eea group may go only to '
+       . 'providers in eu,ch; this model\'s provider is in us',
+       '... saying where it may go and where the provider is');
+    is_deeply([$s->spool_files], [], '... nothing kept in the spool');
+    unlike($s->redis_dump, qr/pe:job:|stays in Europe/,
+           '... no job in Redis');
+    sleep 0.5;
+    is(scalar @{ $t->fal_requests }, 0, '... and nothing sent');
+
+    my $us = $s->context(grp => '', reg => 'US-CA',
+                         sub => 'subject-bob-00000000000000000000000000000');
+    $r = $s->upload(context => $us, file => $png);
+    is($r->{status}, 202, 'a group without a rule: accepted');
+    is($s->wait_status($r->{json}{id} // 'none', 10, 'succeeded', 'failed'),
+       'succeeded', '... and done at the provider');
+    $s->finish('residency');
+}
+
+{
+    my $s = PEBackend->new(run => 0.3, provider => 'region=eu',
+                           extra => "residency eea region=eu;\n");
+    my $r = $s->upload(context => $s->context(grp => 'eea'), file => $png);
+    is($r->{status}, 202, 'an EEA upload for a provider in the EU: 202');
+    is($s->wait_status($r->{json}{id} // 'none', 10, 'succeeded', 'failed'),
+       'succeeded', '... and done');
+    $s->finish('residency in the EU');
+}
+
+{
+    my $s = PEBackend->new(run => 0.3, extra => "residency eea region=eu;\n");
+    my $r = $s->upload(context => $s->context(grp => 'eea'), file => $png);
+    is($r->{status}, 451, 'a provider that declares no region: 451 for a '
+       . 'group with a rule');
+    like($r->{json}{reason} // '', qr/an undeclared region$/,
+         '... saying so');
+    $s->finish('no region');
+}
+
+done_testing();
