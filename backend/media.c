@@ -109,7 +109,7 @@ pe_media_token_check(const pe_backend_t *be, const char *token, time_t now,
 
 char *
 pe_media_data_uri(const pe_backend_t *be, const char *path,
-    const char *type, char *err, size_t errlen)
+    const char *type, uint64_t size, char *err, size_t errlen)
 {
     char               *uri, *p;
     size_t              len, cap;
@@ -117,13 +117,19 @@ pe_media_data_uri(const pe_backend_t *be, const char *path,
     unsigned char      *plain;
     pe_spool_reader_t  *r;
 
+    if (size > PE_MEDIA_INLINE_MAX) {
+        snprintf(err, errlen, "too large to inline");
+        return NULL;
+    }
+
     r = pe_spool_open(path, be->conf.data_key, err, errlen);
     if (r == NULL) {
         return NULL;
     }
 
-    cap = PE_MEDIA_INLINE_MAX;
-    plain = malloc(cap + 1);
+    /* a byte more than recorded, to tell a longer file */
+    cap = (size_t) size + 1;
+    plain = malloc(cap);
     len = 0;
     uri = NULL;
 
@@ -134,7 +140,7 @@ pe_media_data_uri(const pe_backend_t *be, const char *path,
 
     /* bytes come out only once their chunk verified; 0 at a verified end */
     for ( ;; ) {
-        n = pe_spool_read(r, plain + len, cap + 1 - len, err, errlen);
+        n = pe_spool_read(r, plain + len, cap - len, err, errlen);
 
         if (n < 0) {
             goto done;
@@ -146,10 +152,14 @@ pe_media_data_uri(const pe_backend_t *be, const char *path,
 
         len += (size_t) n;
 
-        if (len > cap) {
-            snprintf(err, errlen, "too large to inline");
-            goto done;
+        if (len == cap) {
+            break;
         }
+    }
+
+    if (len != size) {
+        snprintf(err, errlen, "size differs from the record");
+        goto done;
     }
 
     uri = malloc(strlen(type) + 14 + 4 * ((len + 2) / 3) + 1);
@@ -164,7 +174,7 @@ pe_media_data_uri(const pe_backend_t *be, const char *path,
 done:
 
     if (plain) {
-        OPENSSL_cleanse(plain, cap + 1);
+        OPENSSL_cleanse(plain, cap);
         free(plain);
     }
 

@@ -37,9 +37,13 @@ int pe_media_token(const pe_backend_t *be, const char *id, time_t exp,
 int pe_media_token_check(const pe_backend_t *be, const char *token,
     time_t now, char id[33]);
 
-/* the verified plaintext of a spool file as a data: URI (malloc'd) */
+/*
+ * The verified plaintext of a spool file as a data: URI (malloc'd); the
+ * file must hold exactly size bytes (its record's), at most
+ * PE_MEDIA_INLINE_MAX.
+ */
 char *pe_media_data_uri(const pe_backend_t *be, const char *path,
-    const char *type, char *err, size_t errlen);
+    const char *type, uint64_t size, char *err, size_t errlen);
 
 /* GET /v1/media/TOKEN */
 int pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,

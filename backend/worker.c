@@ -61,6 +61,7 @@ struct pe_wjob_s {
     pe_task_t             task;
     char                  model[256];
     char                  media_type[128];
+    uint64_t              size;            /* of the upload, recorded */
     char                 *prompt;
     char                 *media_url;
     int                   media_inline;
@@ -158,6 +159,7 @@ pe_backoff(int attempt, long retry_after)
  * not come back as a half record because an answer arrived late.
  */
 static int pe_worker_write(pe_wjob_t *j, const char *const *fv, size_t n);
+static void pe_worker_unload(pe_wjob_t *j);
 
 static const char  pe_update_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
@@ -299,13 +301,7 @@ pe_wjob_free(pe_wjob_t *j)
     curl_slist_free_all(j->req.headers);
     free(j->req.body);
     free(j->body);
-
-    if (j->prompt) {
-        OPENSSL_cleanse(j->prompt, strlen(j->prompt));
-        free(j->prompt);
-    }
-
-    free(j->media_url);
+    pe_worker_unload(j);
     json_decref(j->task.params);
     free(j);
 }
@@ -448,21 +444,31 @@ pe_worker_load(pe_wjob_t *j)
 
     snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, j->id);
 
-    /* the whole file verified before the first byte leaves */
-    if (pe_spool_verify(path, be->conf.data_key, &size, err, sizeof(err))
-        != 0)
-    {
-        goto corrupt;
-    }
-
     free(j->media_url);
     j->media_url = NULL;
     j->task.is_video = strncmp(j->media_type, "video/", 6) == 0;
-    j->media_inline = !j->task.is_video && size <= PE_MEDIA_INLINE_MAX;
+    j->media_inline = !j->task.is_video && j->size <= PE_MEDIA_INLINE_MAX;
+
+    /*
+     * The whole file verified before the first byte leaves: an inline one
+     * as it is read, a linked one here (and again when it is fetched).
+     */
+    if (!j->media_inline) {
+        if (pe_spool_verify(path, be->conf.data_key, &size, err, sizeof(err))
+            != 0)
+        {
+            goto corrupt;
+        }
+
+        if (size != j->size) {
+            snprintf(err, sizeof(err), "size differs from the record");
+            goto corrupt;
+        }
+    }
 
     if (j->media_inline) {
-        j->media_url = pe_media_data_uri(be, path, j->media_type, err,
-                                         sizeof(err));
+        j->media_url = pe_media_data_uri(be, path, j->media_type, j->size,
+                                         err, sizeof(err));
         if (j->media_url == NULL) {
             goto corrupt;
         }
@@ -1058,6 +1064,9 @@ pe_worker_take(pe_worker_t *w, const char *entry, redisReply *fields)
     pe_copy(j->media_type, sizeof(j->media_type),
             pe_hash_get(r, "media_type"));
     j->task.model = j->model;
+
+    v = pe_hash_get(r, "size");
+    j->size = v ? strtoull(v, NULL, 10) : 0;
 
     v = pe_hash_get(r, "created");
     created = v ? strtod(v, NULL) : 0;

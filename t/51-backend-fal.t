@@ -217,6 +217,10 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
     my $e = $short->get('/v1/subjects/me/export', $ctx)->{json};
     is($e->{jobs}[0]{prompt}, 'kept for an hour',
        '... the export shows the prompt held');
+    my $ttl = $short->t->redis_query($short->rport, ['TTL', "pe:job:$jid"]);
+    ok($ttl > 4 && $ttl <= 64,
+       "... and the record carries Redis's own TTL, record= plus a minute "
+       . "($ttl s)");
     is($short->wait_status($jid, 6, 'expired'), 'expired',
        'output=2s: the job expires');
     ok(!exists $short->record($jid)->{output}, '... its output URL gone');
