@@ -169,7 +169,7 @@ is(http_get($port, '/burst')->{status}, 429,
    'after the reload the exhausted key is still refused');
 
 # the outcomes, counted by both workers in shared memory
-$r = http_get($port, '/status');
+$r = status_settled($port, '/status');
 my ($limits) = $r->{body} =~ /"limits":(\{[^}]*\})/;
 like($limits, qr/^\{"passed":(\d+),"delayed":3,"rejected":(\d+),"error":0\}$/,
    'privacy_status counts by outcome');

@@ -323,7 +323,7 @@ is_deeply([map { get($_ % 2 ? $port2 : $port, '/g', 'niaj')->{status} } 1 .. 6],
 
 # --- the counters ------------------------------------------------------
 
-my $status = http_get($port, '/status')->{body};
+my $status = status_settled($port, '/status')->{body};
 my ($redis) = $status =~ /"redis":(\{.*\})\}/;
 like($redis, qr/"calls":[1-9]\d*,"replies":[1-9]\d*/,
      'privacy_status counts Redis calls and replies');

@@ -21,7 +21,7 @@ use Time::HiRes qw(time sleep);
 use Exporter qw(import);
 
 our @EXPORT = qw(http http_get http_post http2_headers_only http2_request
-                 http2_burst
+                 http2_burst status_settled
                  multipart_body sample media_of parse_response wait_port
                  tcf_string b64url jwt_verify);
 
@@ -834,6 +834,23 @@ sub http_get {
     my $extra = join '', map { "$_: $h{$_}\r\n" } sort keys %h;
     return http($port, "GET $uri HTTP/1.1\r\nHost: localhost\r\n$extra"
                        . "Connection: close\r\n\r\n");
+}
+
+# privacy_status counts a request in its log phase, which runs just after
+# the response is sent: a client may ask for the counters before the last
+# request of another worker is counted.  Ask until two answers 50 ms apart
+# agree (at most 2 s), and return the last.
+sub status_settled {
+    my ($port, $uri) = @_;
+    my $r = http_get($port, $uri);
+    for (1 .. 40) {
+        select(undef, undef, undef, 0.05);
+        my $again = http_get($port, $uri);
+        my $same = $again->{body} eq $r->{body};
+        $r = $again;
+        last if $same;
+    }
+    return $r;
 }
 
 # POST with Content-Length; headers as a hash
