@@ -18,6 +18,7 @@
 struct MHD_Daemon;
 typedef struct pe_store_s   pe_store_t;
 typedef struct pe_worker_s  pe_worker_t;
+typedef struct pe_callbacks_s  pe_callbacks_t;
 
 
 /* a job's states (jobs.h names them) */
@@ -39,6 +40,9 @@ typedef enum {
                               30000 }
 #define PE_LATENCY_NBUCKETS 9
 
+/* fal's webhook keys held at once (a JWKS during a rotation) */
+#define PE_CALLBACK_KEYS_MAX  8
+
 
 /* per provider, for /metrics */
 typedef struct {
@@ -57,6 +61,7 @@ typedef struct {
     struct MHD_Daemon    *httpd;
     pe_store_t           *store;        /* Redis */
     pe_worker_t          *worker;       /* provider jobs */
+    pe_callbacks_t       *callbacks;    /* what verifies their callbacks */
     time_t                started;
 
     /* signs the media URLs providers fetch; derived from data_key */

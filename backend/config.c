@@ -441,6 +441,7 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
     pr->name = pe_strdup(argv[1]);
     pr->timeout = 30;
     pr->submit_parallel = 1;
+    pr->poll = 5;
     c->nproviders++;
 
     for (i = 2; i < argc; i++) {
@@ -471,6 +472,25 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
                 return pe_fail(p, "invalid timeout \"%s\" in \"provider\" "
                                "directive, expected 1s to 10m", eq + 1);
             }
+            continue;
+        }
+
+        if (PE_KEY("poll")) {
+            pr->poll = pe_conf_parse_duration(eq + 1);
+
+            if (pr->poll <= 0 || pr->poll > 3600) {
+                return pe_fail(p, "invalid poll \"%s\" in \"provider\" "
+                               "directive, expected 1s to 1h", eq + 1);
+            }
+            continue;
+        }
+
+        if (PE_KEY("callbacks")) {
+            if (strcmp(eq + 1, "on") != 0 && strcmp(eq + 1, "off") != 0) {
+                return pe_fail(p, "invalid callbacks \"%s\" in \"provider\" "
+                               "directive, expected on or off", eq + 1);
+            }
+            pr->callbacks = strcmp(eq + 1, "on") == 0;
             continue;
         }
 
@@ -506,6 +526,8 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
             slot = &pr->secret_key_env;
         } else if (PE_KEY("region")) {
             slot = &pr->region;
+        } else if (PE_KEY("webhook_jwks")) {
+            slot = &pr->webhook_jwks;
         } else {
             return pe_fail(p, "invalid parameter \"%s\" in \"provider\" "
                            "directive", argv[i]);
@@ -519,6 +541,16 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 
     if (pr->base == NULL) {
         return pe_fail(p, "provider \"%s\" has no base=URL", pr->name);
+    }
+
+    /* an attribute another provider's callbacks would need is a mistake */
+    if ((pr->webhook_secret_env && pr->kind != PE_PROVIDER_REPLICATE)
+        || (pr->webhook_jwks && pr->kind != PE_PROVIDER_FAL)
+        || (pr->callbacks && pr->kind != PE_PROVIDER_KLING))
+    {
+        return pe_fail(p, "provider \"%s\" takes no %s=", pr->name,
+                       pr->webhook_secret_env ? "webhook_secret_env"
+                       : pr->webhook_jwks ? "webhook_jwks" : "callbacks");
     }
 
     if (pr->kind == PE_PROVIDER_KLING) {
@@ -1105,6 +1137,7 @@ pe_conf_free(pe_conf_t *c)
         free(c->providers[i].webhook_secret_env);
         free(c->providers[i].access_key_env);
         free(c->providers[i].secret_key_env);
+        free(c->providers[i].webhook_jwks);
         free(c->providers[i].region);
     }
 
@@ -1126,4 +1159,24 @@ pe_conf_free(pe_conf_t *c)
     memset(c->context_key, 0, sizeof(c->context_key));
     memset(c->data_key, 0, sizeof(c->data_key));
     memset(c, 0, sizeof(pe_conf_t));
+}
+
+
+int
+pe_conf_webhooks(const pe_conf_t *conf, const pe_conf_provider_t *pr)
+{
+    if (conf->public_url == NULL) {
+        return 0;
+    }
+
+    switch (pr->kind) {
+    case PE_PROVIDER_REPLICATE:
+        return pr->webhook_secret_env != NULL;
+    case PE_PROVIDER_FAL:
+        return pr->webhook_jwks != NULL;
+    case PE_PROVIDER_KLING:
+        return pr->callbacks;
+    }
+
+    return 0;
 }

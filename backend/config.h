@@ -38,6 +38,10 @@ typedef struct {
     char                 *region;          /* e.g. "eu", "us"; or NULL */
     long                  timeout;         /* seconds per provider call */
     int                   submit_parallel; /* submissions in flight */
+    long                  poll;            /* seconds, longest between
+                                              polls */
+    char                 *webhook_jwks;    /* fal: a JWKS file */
+    int                   callbacks;       /* kling: callback_url sent */
 } pe_conf_provider_t;
 
 
@@ -119,6 +123,13 @@ const pe_conf_model_t *pe_conf_find_model(const pe_conf_t *conf,
  * Yes when no residency rule names the group; otherwise only when the
  * provider declares a region= the rule lists.
  */
+/*
+ * Does a provider get a webhook URL with each job?  Only when its
+ * callbacks can be believed or confirmed: Replicate with its signing
+ * secret, fal with its keys, Kling with callbacks=on (hints only).
+ */
+int pe_conf_webhooks(const pe_conf_t *conf, const pe_conf_provider_t *pr);
+
 int pe_conf_residency_allows(const pe_conf_t *conf, const char *group,
     const pe_conf_provider_t *provider);
 

@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "callbacks.h"
 #include "context.h"
 #include "jobs.h"
 #include "log.h"
@@ -275,7 +276,79 @@ typedef struct {
     pe_upload_t     *upload;
     unsigned         status;        /* an answer decided early */
     char            *body;
+
+    /* a provider's callback: its body, whole, before it is judged */
+    char             provider[32];
+    char            *hook;
+    size_t           hook_len;
+    int              hook_over;
 } pe_http_request_t;
+
+
+static const char *
+pe_http_header(void *data, const char *name)
+{
+    return MHD_lookup_connection_value(data, MHD_HEADER_KIND, name);
+}
+
+
+#define PE_HOOK_PREFIX  "/v1/providers/"
+#define PE_HOOK_SUFFIX  "/webhook"
+
+
+/* "/v1/providers/NAME/webhook": NAME into req, or -1 */
+static int
+pe_http_hook_route(const char *url, pe_http_request_t *req)
+{
+    size_t       n;
+    const char  *name, *end;
+
+    if (strncmp(url, PE_HOOK_PREFIX, sizeof(PE_HOOK_PREFIX) - 1) != 0) {
+        return -1;
+    }
+
+    name = url + sizeof(PE_HOOK_PREFIX) - 1;
+    end = strchr(name, '/');
+
+    if (end == NULL || strcmp(end, PE_HOOK_SUFFIX) != 0) {
+        return -1;
+    }
+
+    n = (size_t) (end - name);
+
+    if (n == 0 || n >= sizeof(req->provider)) {
+        return -1;
+    }
+
+    memcpy(req->provider, name, n);
+    req->provider[n] = '\0';
+
+    return 0;
+}
+
+
+/* the body kept, up to PE_CALLBACK_BODY_MAX; past it, only drained */
+static void
+pe_http_hook_feed(pe_http_request_t *req, const char *data, size_t n)
+{
+    char  *b;
+
+    if (req->hook_over || req->hook_len + n > PE_CALLBACK_BODY_MAX) {
+        req->hook_over = 1;
+        return;
+    }
+
+    b = realloc(req->hook, req->hook_len + n + 1);
+    if (b == NULL) {
+        req->hook_over = 1;
+        return;
+    }
+
+    memcpy(b + req->hook_len, data, n);
+    req->hook = b;
+    req->hook_len += n;
+    req->hook[req->hook_len] = '\0';
+}
 
 
 static enum MHD_Result
@@ -381,6 +454,9 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                   MHD_HEADER_KIND,
                                   MHD_HTTP_HEADER_CONTENT_TYPE),
                               &req->status, &req->body);
+
+        } else if (is_post) {
+            (void) pe_http_hook_route(url, req);
         }
 
         return MHD_YES;
@@ -390,6 +466,9 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
         /* the body as it comes; refused requests' bodies are drained */
         if (req->upload) {
             pe_upload_feed(req->upload, upload_data, *upload_data_size);
+
+        } else if (req->provider[0]) {
+            pe_http_hook_feed(req, upload_data, *upload_data_size);
         }
 
         *upload_data_size = 0;
@@ -449,6 +528,23 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
         return pe_http_json(conn, status, body);
     }
 
+    /* no context: the provider's signature, and a check of the job */
+    if (req->provider[0]) {
+        if (req->hook_over) {
+            return pe_http_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                 "application/json",
+                                 "{\"error\":\"too_large\"}\n");
+        }
+
+        pe_callback_handle(be, req->provider,
+                           MHD_lookup_connection_value(conn,
+                               MHD_GET_ARGUMENT_KIND, "job"),
+                           pe_http_header, conn,
+                           req->hook ? req->hook : "", req->hook_len,
+                           &status, &body);
+        return pe_http_json(conn, status, body);
+    }
+
     /* no context: the token is the only key, and one job's only */
     if (is_get && strncmp(url, "/v1/media/", 10) == 0) {
         return (enum MHD_Result) pe_media_serve(be, conn, url + 10);
@@ -476,6 +572,7 @@ pe_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     /* an upload the client did not finish leaves nothing behind */
     pe_upload_free(req->upload);
     free(req->body);
+    free(req->hook);
     memset(&req->ctx, 0, sizeof(req->ctx));
     free(req);
     *con_cls = NULL;

@@ -472,6 +472,7 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
     argv[argc++] = "media_type";  argv[argc++] = u->media_type;
     argv[argc++] = "size";        argv[argc++] = size;
     argv[argc++] = "private";     argv[argc++] = priv ? "1" : "0";
+    argv[argc++] = "grp";         argv[argc++] = u->ctx.grp;
     argv[argc++] = "params";
     argv[argc++] = u->params_len ? u->params : "{}";
 
@@ -667,6 +668,7 @@ pe_job_json(const char *id, redisReply *r)
 
         } else if (strcmp(f, "status") == 0 || strcmp(f, "model") == 0
                    || strcmp(f, "media_type") == 0
+                   || strcmp(f, "grp") == 0
                    || strcmp(f, "output") == 0 || strcmp(f, "reason") == 0)
         {
             json_object_set_new(j, f, json_string(v));

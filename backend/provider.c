@@ -15,9 +15,13 @@ pe_provider_ops(pe_provider_kind_e kind)
     switch (kind) {
     case PE_PROVIDER_FAL:
         return &pe_provider_fal;
-    default:
-        return NULL;
+    case PE_PROVIDER_REPLICATE:
+        return &pe_provider_replicate;
+    case PE_PROVIDER_KLING:
+        return &pe_provider_kling;
     }
+
+    return NULL;
 }
 
 
@@ -63,6 +67,28 @@ pe_provider_header(struct curl_slist *list, const char *name,
     }
 
     return l;
+}
+
+
+int
+pe_provider_url(pe_provider_t *p, json_t *j, const char *name, char *out,
+    size_t size)
+{
+    size_t       n;
+    const char  *s;
+
+    s = json_string_value(json_object_get(j, name));
+    n = strlen(p->conf->base);
+
+    if (s == NULL || strncmp(s, p->conf->base, n) != 0 || s[n] != '/'
+        || strlen(s) >= size || strpbrk(s, " \r\n\t") != NULL)
+    {
+        return -1;
+    }
+
+    snprintf(out, size, "%s", s);
+
+    return 0;
 }
 
 

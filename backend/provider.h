@@ -30,6 +30,7 @@ typedef enum {
     PE_OP_POLL,
     PE_OP_RESULT,
     PE_OP_CANCEL,
+    PE_OP_FIND,                 /* by our job id, after a crash */
     PE_OPS
 } pe_op_e;
 
@@ -42,6 +43,8 @@ typedef enum {
     PE_REMOTE_SUCCEEDED,        /* the output is in the task */
     PE_REMOTE_FAILED,           /* the reason is in the task */
     PE_REMOTE_CANCELED,
+    PE_REMOTE_RETRY,            /* not taken now: the same call, later */
+    PE_REMOTE_NOT_FOUND,        /* find: the provider has no such task */
     PE_REMOTE_INVALID           /* an answer that made no sense */
 } pe_remote_e;
 
@@ -51,10 +54,13 @@ typedef enum {
  * media is a data: URI or a signed, short-lived URL of the backend.
  */
 typedef struct {
+    const char           *job_id;          /* ours, random: Kling's
+                                              external_task_id */
     const char           *model;
     const char           *prompt;          /* NULL: none */
     json_t               *params;          /* an object; never NULL */
-    const char           *media_url;
+    const char           *media_url;       /* NULL until loaded */
+    int                   has_media;       /* the job has an upload */
     int                   is_video;
     const char           *webhook_url;     /* NULL: poll */
 
@@ -91,6 +97,9 @@ typedef struct {
     /* a 2xx answer, or a 4xx other than 429 (code says which) */
     pe_remote_e (*parse)(pe_provider_t *p, pe_task_t *t, pe_op_e op,
                          long code, const char *body, size_t len);
+
+    /* can look a task up by our job id (PE_OP_FIND) */
+    int          finds;
 } pe_provider_ops_t;
 
 
@@ -104,6 +113,8 @@ struct pe_provider_s {
 
 
 extern const pe_provider_ops_t  pe_provider_fal;
+extern const pe_provider_ops_t  pe_provider_replicate;
+extern const pe_provider_ops_t  pe_provider_kling;
 
 /* finds the adapter of a configured provider */
 const pe_provider_ops_t *pe_provider_ops(pe_provider_kind_e kind);
@@ -115,6 +126,10 @@ int pe_provider_env(const char *provider, const char *name, char *buf,
 /* "Name: value" appended to a header list (value never logged) */
 struct curl_slist *pe_provider_header(struct curl_slist *list,
     const char *name, const char *value);
+
+/* a URL of an answer's object, only if it lies under the provider's base */
+int pe_provider_url(pe_provider_t *p, json_t *j, const char *name, char *out,
+    size_t size);
 
 /* the first string of a JSON error answer, for a job's reason */
 void pe_provider_reason(pe_task_t *t, long code, const char *body,

@@ -8,6 +8,9 @@
  *   result   GET  response_url          the model output
  *   cancel   PUT  cancel_url
  *
+ * With webhooks (webhook_jwks=), the submission asks for a callback:
+ * ?fal_webhook={public_url}/v1/providers/fal/webhook?job=ID.
+ *
  * Every call carries "Authorization: Key ...".  The URLs the provider
  * returns are used only if they lie under the configured base: the key is
  * never sent to another origin, whatever an answer says.
@@ -62,14 +65,23 @@ static int
 pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     char *err, size_t errlen)
 {
-    char         auth[600];
+    int          n;
+    char         auth[600], *hook;
     const char  *url;
 
     switch (op) {
 
     case PE_OP_SUBMIT:
-        snprintf(req->url, sizeof(req->url), "%s/%s", p->conf->base,
-                 t->model);
+        hook = t->webhook_url ? curl_easy_escape(NULL, t->webhook_url, 0)
+                              : NULL;
+        n = snprintf(req->url, sizeof(req->url), "%s/%s%s%s", p->conf->base,
+                     t->model, hook ? "?fal_webhook=" : "", hook ? hook : "");
+        curl_free(hook);
+
+        if (n < 0 || (size_t) n >= sizeof(req->url)) {
+            snprintf(err, errlen, "URL too long");
+            return -1;
+        }
         req->method = "POST";
         req->body = pe_fal_input(t);
 
@@ -112,29 +124,6 @@ pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     }
 
     return req->headers ? 0 : -1;
-}
-
-
-/* a URL of the answer, only if under our base */
-static int
-pe_fal_url(pe_provider_t *p, json_t *j, const char *name, char *out,
-    size_t size)
-{
-    size_t       n;
-    const char  *s;
-
-    s = json_string_value(json_object_get(j, name));
-    n = strlen(p->conf->base);
-
-    if (s == NULL || strncmp(s, p->conf->base, n) != 0 || s[n] != '/'
-        || strlen(s) >= size || strpbrk(s, " \r\n\t") != NULL)
-    {
-        return -1;
-    }
-
-    snprintf(out, size, "%s", s);
-
-    return 0;
 }
 
 
@@ -206,16 +195,16 @@ pe_fal_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
 
         snprintf(t->remote_id, sizeof(t->remote_id), "%s", s);
 
-        if (pe_fal_url(p, j, "status_url", t->status_url,
-                       sizeof(t->status_url)) != 0
-            || pe_fal_url(p, j, "response_url", t->response_url,
-                          sizeof(t->response_url)) != 0)
+        if (pe_provider_url(p, j, "status_url", t->status_url,
+                            sizeof(t->status_url)) != 0
+            || pe_provider_url(p, j, "response_url", t->response_url,
+                               sizeof(t->response_url)) != 0)
         {
             break;
         }
 
-        if (pe_fal_url(p, j, "cancel_url", t->cancel_url,
-                       sizeof(t->cancel_url)) != 0)
+        if (pe_provider_url(p, j, "cancel_url", t->cancel_url,
+                            sizeof(t->cancel_url)) != 0)
         {
             t->cancel_url[0] = '\0';
         }
@@ -282,5 +271,6 @@ const pe_provider_ops_t  pe_provider_fal = {
     "fal",
     pe_fal_init,
     pe_fal_prepare,
-    pe_fal_parse
+    pe_fal_parse,
+    0
 };

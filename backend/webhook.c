@@ -13,6 +13,10 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include <jansson.h>
+
+#include "pe_jws.h"
+
 
 #define PE_SIG_B64  44      /* base64 of 32 bytes, padded */
 
@@ -47,6 +51,19 @@ pe_webhook_key(const char *secret, unsigned char *key, size_t size)
     n = EVP_DecodeBlock(key, (const unsigned char *) secret, (int) len);
 
     return n < 0 ? -1 : n - (int) pad;
+}
+
+
+int
+pe_webhook_secret_valid(const char *secret)
+{
+    int            n;
+    unsigned char  key[256];
+
+    n = pe_webhook_key(secret, key, sizeof(key));
+    OPENSSL_cleanse(key, sizeof(key));
+
+    return n > 0;
 }
 
 
@@ -161,4 +178,210 @@ pe_webhook_verify_standard(const char *secret, const char *id,
     }
 
     return 0;
+}
+
+
+int
+pe_ed25519_verify(const unsigned char *key, const unsigned char *sig,
+    const unsigned char *msg, size_t len)
+{
+    int          ok;
+    EVP_PKEY    *pk;
+    EVP_MD_CTX  *md;
+
+    pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, 32);
+    md = pk ? EVP_MD_CTX_new() : NULL;
+
+    ok = md != NULL
+         && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1
+         && EVP_DigestVerify(md, sig, 64, msg, len) == 1;
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pk);
+
+    return ok ? 0 : -1;
+}
+
+
+/* the value of a hex digit, or -1 */
+static int
+pe_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+
+int
+pe_webhook_verify_fal(const unsigned char (*keys)[32], size_t nkeys,
+    const char *request_id, const char *user_id, const char *timestamp,
+    const char *signature, const unsigned char *body, size_t len,
+    time_t now, char *err, size_t errlen)
+{
+    int             hi, lo;
+    char           *msg;
+    size_t          i, n, mlen;
+    long long       ts;
+    unsigned int    dlen;
+    unsigned char   sig[64], digest[32];
+    static const char  hex[] = "0123456789abcdef";
+
+    if (request_id == NULL || user_id == NULL || timestamp == NULL
+        || signature == NULL)
+    {
+        snprintf(err, errlen, "webhook headers missing");
+        return -1;
+    }
+
+    if (strlen(request_id) > PE_WEBHOOK_ID_MAX
+        || strlen(user_id) > PE_WEBHOOK_ID_MAX
+        || strpbrk(request_id, "\n") || strpbrk(user_id, "\n"))
+    {
+        snprintf(err, errlen, "bad webhook request or user id");
+        return -1;
+    }
+
+    n = strlen(timestamp);
+
+    if (n == 0 || n > 12 || strspn(timestamp, "0123456789") != n) {
+        snprintf(err, errlen, "bad webhook timestamp");
+        return -1;
+    }
+
+    ts = strtoll(timestamp, NULL, 10);
+
+    if (ts < (long long) now - PE_WEBHOOK_TOLERANCE
+        || ts > (long long) now + PE_WEBHOOK_TOLERANCE)
+    {
+        snprintf(err, errlen, "webhook timestamp outside %d s",
+                 PE_WEBHOOK_TOLERANCE);
+        return -1;
+    }
+
+    if (strlen(signature) != 128) {
+        snprintf(err, errlen, "bad webhook signature");
+        return -1;
+    }
+
+    for (i = 0; i < 64; i++) {
+        hi = pe_hex_value((unsigned char) signature[2 * i]);
+        lo = pe_hex_value((unsigned char) signature[2 * i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            snprintf(err, errlen, "bad webhook signature");
+            return -1;
+        }
+
+        sig[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    if (nkeys == 0) {
+        snprintf(err, errlen, "no webhook keys");
+        return -1;
+    }
+
+    /* request_id \n user_id \n timestamp \n hex(sha256(body)) */
+    if (EVP_Digest(body, len, digest, &dlen, EVP_sha256(), NULL) != 1) {
+        snprintf(err, errlen, "cannot hash the body");
+        return -1;
+    }
+
+    mlen = strlen(request_id) + strlen(user_id) + n + 3 + 64;
+    msg = malloc(mlen + 1);
+
+    if (msg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    i = (size_t) sprintf(msg, "%s\n%s\n%s\n", request_id, user_id,
+                         timestamp);
+
+    for (n = 0; n < 32; n++) {
+        msg[i++] = hex[digest[n] >> 4];
+        msg[i++] = hex[digest[n] & 0xf];
+    }
+
+    for (n = 0; n < nkeys; n++) {
+        if (pe_ed25519_verify(keys[n], sig, (unsigned char *) msg, mlen)
+            == 0)
+        {
+            free(msg);
+            return 0;
+        }
+    }
+
+    free(msg);
+    snprintf(err, errlen, "no webhook key verifies the signature");
+
+    return -1;
+}
+
+
+long
+pe_webhook_jwks(const char *json, size_t len, unsigned char (*keys)[32],
+    size_t max, char *err, size_t errlen)
+{
+    long          n;
+    size_t        i, count;
+    json_t       *j, *list, *k;
+    const char   *x;
+
+    j = json_loadb(json, len, 0, NULL);
+    list = json_object_get(j, "keys");
+
+    if (!json_is_array(list)) {
+        json_decref(j);
+        snprintf(err, errlen, "not a JWKS: no \"keys\" list");
+        return -1;
+    }
+
+    count = 0;
+
+    for (i = 0; i < json_array_size(list); i++) {
+        k = json_array_get(list, i);
+
+        /* only Ed25519 keys; others (for other uses) are passed over */
+        if (!json_is_string(json_object_get(k, "kty"))
+            || strcmp(json_string_value(json_object_get(k, "kty")), "OKP")
+            || !json_is_string(json_object_get(k, "crv"))
+            || strcmp(json_string_value(json_object_get(k, "crv")),
+                      "Ed25519"))
+        {
+            continue;
+        }
+
+        x = json_string_value(json_object_get(k, "x"));
+
+        if (count == max) {
+            json_decref(j);
+            snprintf(err, errlen, "more than %zu Ed25519 keys", max);
+            return -1;
+        }
+
+        n = x ? pe_base64url_decode(x, strlen(x), keys[count], 32) : -1;
+
+        if (n != 32) {
+            json_decref(j);
+            snprintf(err, errlen, "key %zu: \"x\" is not 32 bytes of "
+                     "base64url", i);
+            return -1;
+        }
+
+        count++;
+    }
+
+    json_decref(j);
+
+    if (count == 0) {
+        snprintf(err, errlen, "no Ed25519 key in the JWKS");
+        return -1;
+    }
+
+    return (long) count;
 }

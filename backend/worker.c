@@ -41,7 +41,12 @@ typedef enum {
     PE_W_POLL,
     PE_W_RESULT,
     PE_W_CANCEL,            /* a cancel at the provider, nothing else */
+    PE_W_FIND,              /* after a crash mid-submission: is it there? */
 } pe_wstep_e;
+
+
+/* job ids a webhook named: their polls are due now */
+#define PE_WORKER_HINTS  64
 
 
 typedef struct pe_wjob_s  pe_wjob_t;
@@ -59,6 +64,8 @@ struct pe_wjob_s {
     pe_wstep_e            step;
 
     pe_task_t             task;
+    char                  webhook[PE_URL_MAX];
+    char                  grp[32];         /* the context's region group */
     char                  model[256];
     char                  media_type[128];
     uint64_t              size;            /* of the upload, recorded */
@@ -90,6 +97,7 @@ struct pe_worker_s {
     int                   running;
     atomic_int            stop;
     atomic_int            woken;
+    atomic_int            hinted;
     CURLM                *multi;
 
     pe_provider_t         providers[PE_CONF_MAX_PROVIDERS];
@@ -103,6 +111,10 @@ struct pe_worker_s {
     double                next_touch;
     double                next_sweep;
     double                next_spool;
+
+    pthread_mutex_t       hint_lock;
+    char                  hints[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
+    size_t                nhints;
 };
 
 
@@ -446,8 +458,6 @@ pe_worker_load(pe_wjob_t *j)
 
     free(j->media_url);
     j->media_url = NULL;
-    j->task.is_video = strncmp(j->media_type, "video/", 6) == 0;
-    j->media_inline = !j->task.is_video && j->size <= PE_MEDIA_INLINE_MAX;
 
     /*
      * The whole file verified before the first byte leaves: an inline one
@@ -543,7 +553,7 @@ pe_worker_header_cb(char *p, size_t size, size_t n, void *data)
 
 
 static const pe_op_e  pe_step_op[] = {
-    PE_OP_SUBMIT, PE_OP_POLL, PE_OP_RESULT, PE_OP_CANCEL
+    PE_OP_SUBMIT, PE_OP_POLL, PE_OP_RESULT, PE_OP_CANCEL, PE_OP_FIND
 };
 
 
@@ -559,6 +569,18 @@ pe_worker_call(pe_wjob_t *j)
     pe_worker_t   *w = j->worker;
 
     if (j->step == PE_W_SUBMIT) {
+        /* the rules may have changed since the job was accepted */
+        if (!pe_conf_residency_allows(&w->be->conf, j->grp,
+                                      j->provider->conf))
+        {
+            snprintf(j->task.reason, sizeof(j->task.reason),
+                     "residency: data from the %s group may not go to "
+                     "provider %s", j->grp, j->provider->conf->name);
+            pe_retention_unlink(w->be, j->id);
+            pe_worker_finish(j, PE_JOB_FAILED);
+            return;
+        }
+
         if (j->media_url == NULL && pe_worker_load(j) != 0) {
             pe_retention_unlink(w->be, j->id);
             pe_worker_finish(j, PE_JOB_FAILED);
@@ -739,6 +761,107 @@ pe_worker_state(pe_wjob_t *j, pe_job_state_e state)
 }
 
 
+/* no answer, or one saying "not now": the same call later, or the end */
+static void
+pe_worker_retry(pe_wjob_t *j, CURLcode cc, long code)
+{
+    double        delay;
+    pe_worker_t  *w = j->worker;
+
+    if (cc != CURLE_OK) {
+        atomic_fetch_add(&w->be->metrics[j->pidx].errors, 1);
+    }
+
+    /*
+     * A submission that may have arrived is never sent again: only a
+     * connection never made, or an answer saying "not taken", is
+     * retried.
+     */
+    if (j->step == PE_W_SUBMIT && cc != CURLE_OK
+        && cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST)
+    {
+        const char  *fv[2] = { "submit_uncertain", "1" };
+
+        pe_worker_update(j, fv, 2);
+        snprintf(j->task.reason, sizeof(j->task.reason),
+                 "provider_no_answer: %s; not resubmitted, it may run "
+                 "at the provider", curl_easy_strerror(cc));
+        pe_worker_finish(j, PE_JOB_FAILED);
+        return;
+    }
+
+    j->attempts++;
+
+    if ((j->step == PE_W_SUBMIT || j->step == PE_W_FIND)
+        && j->attempts >= PE_WORKER_SUBMITS)
+    {
+        snprintf(j->task.reason, sizeof(j->task.reason),
+                 "provider_unavailable: %ld after %d attempts", code,
+                 j->attempts);
+        pe_worker_finish(j, PE_JOB_FAILED);
+        return;
+    }
+
+    if (j->step == PE_W_CANCEL && j->attempts >= PE_WORKER_SUBMITS) {
+        pe_log(PE_LOG_WARN, "job %s: cancel not confirmed by %s", j->id,
+               j->provider->conf->name);
+        pe_worker_ack(w, j->entry);
+        pe_wjob_free(j);
+        return;
+    }
+
+    if (j->step == PE_W_SUBMIT) {
+        /* read again, and verified again, when its turn comes */
+        pe_worker_unload(j);
+    }
+
+    atomic_fetch_add(&w->be->metrics[j->pidx].retries, 1);
+    delay = pe_backoff(j->attempts - 1, j->retry_after);
+    j->due = pe_now() + delay;
+
+    if (cc != CURLE_OK) {
+        pe_log(PE_LOG_INFO, "job %s: %s: %s, retry in %.1fs", j->id,
+               j->provider->conf->name, curl_easy_strerror(cc), delay);
+
+    } else {
+        pe_log(PE_LOG_INFO, "job %s: %s answered %ld, retry in %.1fs", j->id,
+               j->provider->conf->name, code, delay);
+    }
+}
+
+
+/*
+ * After a crash mid-submission, the provider was asked for a task with our
+ * job id: found, it is polled as if the submission had answered; not
+ * found, it is submitted (again, and said so).
+ */
+static void
+pe_worker_found(pe_wjob_t *j, pe_remote_e rc)
+{
+    const char  *fv[2] = { "resubmitted", "1" };
+
+    if (j->task.remote_id[0]) {
+        pe_log(PE_LOG_WARN, "job %s: submission interrupted, found at %s, "
+               "not submitted again", j->id, j->provider->conf->name);
+        pe_worker_submitted(j);
+        return;
+    }
+
+    if (rc == PE_REMOTE_NOT_FOUND) {
+        pe_worker_update(j, fv, 2);
+        pe_log(PE_LOG_WARN, "job %s: submission interrupted, not at %s, "
+               "submitted again", j->id, j->provider->conf->name);
+        j->step = PE_W_SUBMIT;
+        j->attempts = 0;
+        j->due = pe_now();
+        return;
+    }
+
+    /* an answer that says neither: asked again, a few times */
+    pe_worker_retry(j, CURLE_OK, 0);
+}
+
+
 /* the call of a job came back, or failed */
 static void
 pe_worker_done(pe_wjob_t *j, CURLcode cc)
@@ -765,75 +888,33 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
     free(j->req.body);
     memset(&j->req, 0, sizeof(j->req));
 
-    if (cc != CURLE_OK || code == 429 || code >= 500) {
-        if (cc != CURLE_OK) {
-            atomic_fetch_add(&w->be->metrics[j->pidx].errors, 1);
-        }
+    rc = PE_REMOTE_RETRY;
 
-        /*
-         * A submission that may have arrived is never sent again: only a
-         * connection never made, or an answer saying "not taken", is
-         * retried.
-         */
-        if (j->step == PE_W_SUBMIT && cc != CURLE_OK
-            && cc != CURLE_COULDNT_CONNECT && cc != CURLE_COULDNT_RESOLVE_HOST)
-        {
-            const char  *fv[2] = { "submit_uncertain", "1" };
-
-            pe_worker_update(j, fv, 2);
-            snprintf(j->task.reason, sizeof(j->task.reason),
-                     "provider_no_answer: %s; not resubmitted, it may run "
-                     "at the provider", curl_easy_strerror(cc));
-            pe_worker_finish(j, PE_JOB_FAILED);
-            return;
-        }
-
-        j->attempts++;
-
-        if (j->step == PE_W_SUBMIT && j->attempts >= PE_WORKER_SUBMITS) {
-            snprintf(j->task.reason, sizeof(j->task.reason),
-                     "provider_unavailable: %ld after %d attempts", code,
-                     j->attempts);
-            pe_worker_finish(j, PE_JOB_FAILED);
-            return;
-        }
-
-        if (j->step == PE_W_CANCEL && j->attempts >= PE_WORKER_SUBMITS) {
-            pe_log(PE_LOG_WARN, "job %s: cancel not confirmed by %s", j->id,
-                   j->provider->conf->name);
-            pe_worker_ack(w, j->entry);
-            pe_wjob_free(j);
-            return;
-        }
-
-        if (j->step == PE_W_SUBMIT) {
-            /* read again, and verified again, when its turn comes */
-            pe_worker_unload(j);
-        }
-
-        atomic_fetch_add(&w->be->metrics[j->pidx].retries, 1);
-        delay = pe_backoff(j->attempts - 1, j->retry_after);
-        j->due = pe_now() + delay;
-
-        pe_log(PE_LOG_INFO, "job %s: %s %s, retry in %.1fs", j->id,
-               j->provider->conf->name,
-               cc != CURLE_OK ? curl_easy_strerror(cc)
-                              : code == 429 ? "429" : "5xx", delay);
-        return;
+    if (cc == CURLE_OK && code != 429 && code < 500) {
+        rc = j->provider->ops->parse(j->provider, &j->task,
+                                     pe_step_op[j->step], code,
+                                     j->body ? j->body : "", j->body_len);
     }
-
-    rc = j->provider->ops->parse(j->provider, &j->task, pe_step_op[j->step],
-                                 code, j->body ? j->body : "", j->body_len);
 
     free(j->body);
     j->body = NULL;
     j->body_len = 0;
+
+    if (rc == PE_REMOTE_RETRY) {
+        pe_worker_retry(j, cc, code);
+        return;
+    }
 
     if (j->step == PE_W_CANCEL) {
         pe_log(PE_LOG_INFO, "job %s canceled at %s", j->id,
                j->provider->conf->name);
         pe_worker_ack(w, j->entry);
         pe_wjob_free(j);
+        return;
+    }
+
+    if (j->step == PE_W_FIND) {
+        pe_worker_found(j, rc);
         return;
     }
 
@@ -853,10 +934,12 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
             return;
         }
 
-        /* 0.25 s, growing to 5 s between polls */
+        /* 0.25 s, growing to poll= (5 s) between polls */
         j->polls++;
-        delay = 0.25 * pow(1.5, j->polls < 8 ? j->polls : 8);
-        j->due = pe_now() + (delay < 5 ? delay : 5);
+        delay = 0.25 * pow(1.5, j->polls < 16 ? j->polls : 16);
+        delay = delay < j->provider->conf->poll ? delay
+                                                : j->provider->conf->poll;
+        j->due = pe_now() + delay;
         j->attempts = 0;
 
         if (pe_now() - j->created > PE_WORKER_JOB_DEADLINE) {
@@ -968,7 +1051,16 @@ pe_wjob_new(pe_worker_t *w, const char *id, const char *entry,
     j->provider = &w->providers[p];
     pe_copy(j->id, sizeof(j->id), id);
     pe_copy(j->entry, sizeof(j->entry), entry);
+    j->task.job_id = j->id;
     j->task.params = json_object();
+
+    /* the callback names the job; it is believed only as the route says */
+    if (pe_conf_webhooks(&w->be->conf, j->provider->conf)) {
+        snprintf(j->webhook, sizeof(j->webhook),
+                 "%s/v1/providers/%s/webhook?job=%s", w->be->conf.public_url,
+                 j->provider->conf->name, j->id);
+        j->task.webhook_url = j->webhook;
+    }
     j->due = pe_now();
     j->created = j->due;
 
@@ -1063,10 +1155,14 @@ pe_worker_take(pe_worker_t *w, const char *entry, redisReply *fields)
     pe_copy(j->model, sizeof(j->model), pe_hash_get(r, "model"));
     pe_copy(j->media_type, sizeof(j->media_type),
             pe_hash_get(r, "media_type"));
+    pe_copy(j->grp, sizeof(j->grp), pe_hash_get(r, "grp"));
     j->task.model = j->model;
 
     v = pe_hash_get(r, "size");
     j->size = v ? strtoull(v, NULL, 10) : 0;
+    j->task.has_media = j->size > 0;
+    j->task.is_video = strncmp(j->media_type, "video/", 6) == 0;
+    j->media_inline = !j->task.is_video && j->size <= PE_MEDIA_INLINE_MAX;
 
     v = pe_hash_get(r, "created");
     created = v ? strtod(v, NULL) : 0;
@@ -1098,6 +1194,10 @@ pe_worker_take(pe_worker_t *w, const char *entry, redisReply *fields)
     if (j->task.remote_id[0]) {
         /* the provider has it: poll, never submit again */
         j->step = PE_W_POLL;
+
+    } else if (state == PE_JOB_SUBMITTING && j->provider->ops->finds) {
+        /* a crash mid-submission: is it there under our id? */
+        j->step = PE_W_FIND;
 
     } else {
         j->step = PE_W_SUBMIT;
@@ -1251,6 +1351,35 @@ pe_worker_touch(pe_worker_t *w)
 }
 
 
+/* --- hints --------------------------------------------------------------- */
+
+/* the jobs a webhook named are polled now, if this worker holds them */
+static void
+pe_worker_hints(pe_worker_t *w)
+{
+    size_t      i, n;
+    double      now;
+    pe_wjob_t  *j;
+    char        ids[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
+
+    pthread_mutex_lock(&w->hint_lock);
+    n = w->nhints;
+    memcpy(ids, w->hints, n * sizeof(ids[0]));
+    w->nhints = 0;
+    pthread_mutex_unlock(&w->hint_lock);
+
+    now = pe_now();
+
+    for (i = 0; i < n; i++) {
+        j = pe_worker_find(w, ids[i]);
+
+        if (j && j->step == PE_W_POLL && j->easy == NULL && !j->ending) {
+            j->due = now;
+        }
+    }
+}
+
+
 /* --- the loop ------------------------------------------------------------ */
 
 static void *
@@ -1266,6 +1395,11 @@ pe_worker_loop(void *data)
 
     while (!atomic_load(&w->stop)) {
         now = pe_now();
+
+        if (atomic_load(&w->hinted)) {
+            atomic_store(&w->hinted, 0);
+            pe_worker_hints(w);
+        }
 
         if (atomic_exchange(&w->woken, 0) || now >= w->next_intake) {
             pe_worker_intake(w);
@@ -1363,6 +1497,7 @@ pe_worker_start(pe_backend_t *be, char *err, size_t errlen)
     }
 
     w->be = be;
+    pthread_mutex_init(&w->hint_lock, NULL);
 
     for (i = 0; i < be->conf.nproviders; i++) {
         w->providers[i].conf = &be->conf.providers[i];
@@ -1428,6 +1563,29 @@ pe_worker_wake(pe_backend_t *be)
 
 
 void
+pe_worker_hint(pe_backend_t *be, const char *id)
+{
+    pe_worker_t  *w = be->worker;
+
+    if (w == NULL || !w->running || strlen(id) > PE_JOB_ID_LEN) {
+        return;
+    }
+
+    pthread_mutex_lock(&w->hint_lock);
+
+    /* full: the fallback poll finds it soon enough */
+    if (w->nhints < PE_WORKER_HINTS) {
+        memcpy(w->hints[w->nhints++], id, strlen(id) + 1);
+    }
+
+    pthread_mutex_unlock(&w->hint_lock);
+
+    atomic_store(&w->hinted, 1);
+    curl_multi_wakeup(w->multi);
+}
+
+
+void
 pe_worker_stop(pe_backend_t *be)
 {
     size_t        i;
@@ -1445,6 +1603,7 @@ pe_worker_stop(pe_backend_t *be)
 
     curl_multi_cleanup(w->multi);
     curl_global_cleanup();
+    pthread_mutex_destroy(&w->hint_lock);
 
     for (i = 0; i < PE_CONF_MAX_PROVIDERS; i++) {
         OPENSSL_cleanse(&w->providers[i], sizeof(pe_provider_t));

@@ -44,4 +44,11 @@ void pe_worker_stop(pe_backend_t *be);
 /* a job was queued, or a cancel: look at the stream now (thread-safe) */
 void pe_worker_wake(pe_backend_t *be);
 
+/*
+ * A provider's callback named a job: poll it now, if this worker holds it
+ * (thread-safe).  Only a hint: what the job becomes comes from the poll,
+ * an authenticated call to the provider, never from the callback's body.
+ */
+void pe_worker_hint(pe_backend_t *be, const char *id);
+
 #endif /* PE_BACKEND_WORKER_H */

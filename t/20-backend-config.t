@@ -140,6 +140,22 @@ fails("provider fal base=https://x key_env=K submit_parallel=1x;\n",
       qr/invalid submit_parallel "1x" in "provider" directive/,
       'provider: submit_parallel=1x');
 
+fails("provider fal base=https://x key_env=K poll=0;\n",
+      qr/invalid poll "0" in "provider" directive, expected 1s to 1h/,
+      'provider: poll=0');
+fails("provider kling base=https://x access_key_env=A secret_key_env=S "
+      . "callbacks=yes;\n",
+      qr/invalid callbacks "yes" in "provider" directive, expected on or off/,
+      'provider: callbacks=yes');
+fails("provider fal base=https://x key_env=K webhook_secret_env=S;\n",
+      qr/provider "fal" takes no webhook_secret_env=/,
+      'fal: a Replicate webhook secret');
+fails("provider replicate base=https://x key_env=K callbacks=on;\n",
+      qr/provider "replicate" takes no callbacks=/, 'replicate: callbacks=');
+fails("provider kling base=https://x access_key_env=A secret_key_env=S "
+      . "webhook_jwks=/x;\n",
+      qr/provider "kling" takes no webhook_jwks=/, 'kling: webhook_jwks=');
+
 $rc = system("$bin -t -c $d/no-such.conf >/dev/null 2>&1") >> 8;
 is($rc, 1, 'a missing configuration file fails');
 
@@ -156,6 +172,28 @@ $t->write_file('backend.conf', $good);
 }
 
 $ENV{PE_REDIS_PASSWORD} = 'from-the-environment';
+$ENV{REPLICATE_API_TOKEN} = 'r8_replicate-token-from-the-environment';
+$ENV{REPLICATE_WEBHOOK_SECRET} = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+$ENV{KLING_ACCESS_KEY} = 'kling-access';
+$ENV{KLING_SECRET_KEY} = 'kling-secret';
+{
+    # a webhook secret that is none: no start, and the value is not shown
+    local $ENV{REPLICATE_WEBHOOK_SECRET} = 'not-a-whsec-secret!';
+    my $out = `$bin -c $d/backend.conf 2>&1`;
+    is($? >> 8, 1, 'a webhook secret that is not whsec_ base64: no start');
+    like($out, qr/\Qthe value of REPLICATE_WEBHOOK_SECRET is not a webhook secret\E/,
+         '... and it says which');
+    unlike($out, qr/not-a-whsec-secret/, '... without the value');
+}
+{
+    # Kling's secret key the environment lacks
+    delete local $ENV{KLING_SECRET_KEY};
+    local $ENV{FAL_KEY} = 'fal-key';
+    my $out = `$bin -c $d/backend.conf 2>&1`;
+    like($out, qr/\Qprovider "kling": the environment variable KLING_SECRET_KEY is not set\E/,
+         'kling: secret_key_env= names an unset variable: no start')
+        or diag($out);
+}
 {
     # a provider's key the environment lacks: no start, and it says which
     delete local $ENV{FAL_KEY};

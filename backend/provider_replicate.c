@@ -1,0 +1,334 @@
+/*
+ * privacy-backend: Replicate's predictions API.
+ *
+ *   submit   POST {base}/v1/models/{owner}/{name}/predictions
+ *            or, for a model named owner/name:version,
+ *            POST {base}/v1/predictions with "version"
+ *            {"input": {...}, "webhook", "webhook_events_filter"}
+ *            -> 201 a prediction {"id", "status", "urls": {"get",
+ *               "cancel"}}
+ *   poll     GET  urls.get          the prediction: "status" starting |
+ *                                   processing | succeeded | failed |
+ *                                   canceled | aborted; "output" and
+ *                                   "error" in the same object
+ *   cancel   POST urls.cancel
+ *
+ * Every call carries "Authorization: Bearer ...".  As with fal, the URLs
+ * of an answer are used only under the configured base.  The media goes
+ * as the input "image" (or "video"): a data URI when small, else the
+ * backend's signed link.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "provider.h"
+
+
+static int
+pe_replicate_init(pe_provider_t *p, char *err, size_t errlen)
+{
+    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
+                           sizeof(p->secret), err, errlen);
+}
+
+
+/* owner/name, or owner/name:version: letters, digits and -_. only */
+static int
+pe_replicate_model_valid(const char *m)
+{
+    const char  *slash, *colon;
+
+    slash = strchr(m, '/');
+    colon = strchr(m, ':');
+
+    return slash != NULL && slash != m && slash[1] != '\0'
+           && slash[1] != ':' && strchr(slash + 1, '/') == NULL
+           && (colon == NULL || (colon > slash && colon[1] != '\0'))
+           && strspn(m, "abcdefghijklmnopqrstuvwxyz"
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:")
+              == strlen(m);
+}
+
+
+static char *
+pe_replicate_body(const pe_task_t *t, const char *version)
+{
+    char    *s;
+    json_t  *in, *body;
+
+    in = json_deep_copy(t->params);
+    body = json_object();
+
+    if (in == NULL || body == NULL) {
+        json_decref(in);
+        json_decref(body);
+        return NULL;
+    }
+
+    /* a parameter cannot stand in for the prompt or the media */
+    json_object_del(in, "prompt");
+    json_object_del(in, "image");
+    json_object_del(in, "video");
+
+    if (t->prompt) {
+        json_object_set_new(in, "prompt", json_string(t->prompt));
+    }
+
+    if (t->media_url) {
+        json_object_set_new(in, t->is_video ? "video" : "image",
+                            json_string(t->media_url));
+    }
+
+    if (version) {
+        json_object_set_new(body, "version", json_string(version));
+    }
+
+    json_object_set_new(body, "input", in);
+
+    if (t->webhook_url) {
+        json_object_set_new(body, "webhook", json_string(t->webhook_url));
+        json_object_set_new(body, "webhook_events_filter",
+                            json_pack("[s]", "completed"));
+    }
+
+    s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+
+    return s;
+}
+
+
+static int
+pe_replicate_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op,
+    pe_preq_t *req, char *err, size_t errlen)
+{
+    int          n;
+    char         auth[600], model[256];
+    const char  *url, *colon;
+
+    switch (op) {
+
+    case PE_OP_SUBMIT:
+        if (!pe_replicate_model_valid(t->model)
+            || strlen(t->model) >= sizeof(model))
+        {
+            snprintf(err, errlen, "not a Replicate model name: "
+                     "owner/name or owner/name:version");
+            return -1;
+        }
+
+        colon = strchr(t->model, ':');
+
+        if (colon) {
+            n = snprintf(req->url, sizeof(req->url), "%s/v1/predictions",
+                         p->conf->base);
+            req->body = pe_replicate_body(t, colon + 1);
+
+        } else {
+            snprintf(model, sizeof(model), "%s", t->model);
+            n = snprintf(req->url, sizeof(req->url),
+                         "%s/v1/models/%s/predictions", p->conf->base, model);
+            req->body = pe_replicate_body(t, NULL);
+        }
+
+        if (n < 0 || (size_t) n >= sizeof(req->url) || req->body == NULL) {
+            snprintf(err, errlen, "cannot build the prediction");
+            return -1;
+        }
+
+        req->method = "POST";
+        break;
+
+    case PE_OP_POLL:
+    case PE_OP_RESULT:
+    case PE_OP_CANCEL:
+        url = op == PE_OP_CANCEL ? t->cancel_url : t->status_url;
+
+        if (*url == '\0') {
+            snprintf(err, errlen, "no %s URL",
+                     op == PE_OP_CANCEL ? "cancel" : "prediction");
+            return -1;
+        }
+
+        snprintf(req->url, sizeof(req->url), "%s", url);
+        req->method = op == PE_OP_CANCEL ? "POST" : "GET";
+        break;
+
+    default:
+        snprintf(err, errlen, "not an operation of Replicate's");
+        return -1;
+    }
+
+    snprintf(auth, sizeof(auth), "Bearer %s", p->secret);
+    req->headers = pe_provider_header(req->headers, "Authorization", auth);
+    memset(auth, 0, sizeof(auth));
+
+    req->headers = curl_slist_append(req->headers, "Accept: application/json");
+
+    if (req->body) {
+        req->headers = curl_slist_append(req->headers,
+                                         "Content-Type: application/json");
+    }
+
+    return req->headers ? 0 : -1;
+}
+
+
+/* "output": a URL, or a list whose first string is one */
+static const char *
+pe_replicate_output(json_t *j)
+{
+    size_t       i;
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(j, "output");
+
+    for (i = 0; json_is_array(v) && i < json_array_size(v); i++) {
+        if (json_is_string(json_array_get(v, i))) {
+            v = json_array_get(v, i);
+            break;
+        }
+    }
+
+    s = json_string_value(v);
+
+    if (s && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
+        && strpbrk(s, " \r\n\t") == NULL)
+    {
+        return s;
+    }
+
+    return NULL;
+}
+
+
+/* a prediction object: its status, and what it says */
+static pe_remote_e
+pe_replicate_prediction(pe_task_t *t, long code, json_t *j, const char *body,
+    size_t len)
+{
+    const char  *s;
+    static const char  *errors[] = { "error", NULL };
+
+    s = json_string_value(json_object_get(j, "status"));
+
+    if (s == NULL) {
+        return PE_REMOTE_INVALID;
+    }
+
+    if (strcmp(s, "starting") == 0) {
+        return PE_REMOTE_QUEUED;
+    }
+
+    if (strcmp(s, "processing") == 0) {
+        return PE_REMOTE_RUNNING;
+    }
+
+    if (strcmp(s, "succeeded") == 0) {
+        s = pe_replicate_output(j);
+
+        if (s == NULL || strlen(s) >= sizeof(t->output)) {
+            snprintf(t->reason, sizeof(t->reason),
+                     "provider: no output in the prediction");
+            return PE_REMOTE_FAILED;
+        }
+
+        snprintf(t->output, sizeof(t->output), "%s", s);
+        return PE_REMOTE_SUCCEEDED;
+    }
+
+    if (strcmp(s, "failed") == 0) {
+        pe_provider_reason(t, code, body, len, errors);
+        return PE_REMOTE_FAILED;
+    }
+
+    if (strcmp(s, "canceled") == 0) {
+        return PE_REMOTE_CANCELED;
+    }
+
+    if (strcmp(s, "aborted") == 0) {
+        snprintf(t->reason, sizeof(t->reason),
+                 "provider: the prediction was aborted before it ran");
+        return PE_REMOTE_FAILED;
+    }
+
+    return PE_REMOTE_INVALID;
+}
+
+
+static pe_remote_e
+pe_replicate_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
+    const char *body, size_t len)
+{
+    json_t       *j, *urls;
+    const char   *s;
+    pe_remote_e   rc;
+    static const char  *reasons[] = { "detail", "title", "error", NULL };
+
+    if (op == PE_OP_CANCEL) {
+        /* 200 canceled, or 4xx: already ended, nothing left to cancel */
+        return PE_REMOTE_CANCELED;
+    }
+
+    if (code >= 400) {
+        pe_provider_reason(t, code, body, len, reasons);
+        return PE_REMOTE_FAILED;
+    }
+
+    j = json_loadb(body, len, 0, NULL);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return PE_REMOTE_INVALID;
+    }
+
+    rc = PE_REMOTE_INVALID;
+
+    if (op == PE_OP_SUBMIT) {
+        s = json_string_value(json_object_get(j, "id"));
+        urls = json_object_get(j, "urls");
+
+        if (s == NULL || *s == '\0' || strlen(s) >= sizeof(t->remote_id)
+            || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789")
+               != strlen(s)
+            || pe_provider_url(p, urls, "get", t->status_url,
+                               sizeof(t->status_url)) != 0)
+        {
+            t->status_url[0] = '\0';
+            goto done;
+        }
+
+        snprintf(t->remote_id, sizeof(t->remote_id), "%s", s);
+
+        if (pe_provider_url(p, urls, "cancel", t->cancel_url,
+                            sizeof(t->cancel_url)) != 0)
+        {
+            t->cancel_url[0] = '\0';
+        }
+
+        /* whatever it says now, the first poll tells what it is */
+        rc = pe_replicate_prediction(t, code, j, body, len)
+             == PE_REMOTE_RUNNING ? PE_REMOTE_RUNNING : PE_REMOTE_QUEUED;
+        goto done;
+    }
+
+    if (op == PE_OP_POLL || op == PE_OP_RESULT) {
+        rc = pe_replicate_prediction(t, code, j, body, len);
+    }
+
+done:
+
+    json_decref(j);
+
+    return rc;
+}
+
+
+const pe_provider_ops_t  pe_provider_replicate = {
+    "replicate",
+    pe_replicate_init,
+    pe_replicate_prepare,
+    pe_replicate_parse,
+    0
+};
