@@ -691,6 +691,27 @@ pe_worker_latency(pe_wjob_t *j)
 }
 
 
+/*
+ * Until the next poll: with callbacks, a fallback every poll= seconds (the
+ * callback wakes it sooner); without, 0.25 s growing to poll= (5 s).
+ */
+static double
+pe_worker_poll_delay(pe_wjob_t *j)
+{
+    double  delay, most;
+
+    most = (double) j->provider->conf->poll;
+
+    if (j->task.webhook_url) {
+        return most;
+    }
+
+    delay = 0.25 * pow(1.5, j->polls < 16 ? j->polls : 16);
+
+    return delay < most ? delay : most;
+}
+
+
 /* the provider has the submission: its id kept before anything else */
 static void
 pe_worker_submitted(pe_wjob_t *j)
@@ -728,7 +749,7 @@ pe_worker_submitted(pe_wjob_t *j)
 
     j->step = PE_W_POLL;
     j->attempts = 0;
-    j->due = pe_now() + 0.25;
+    j->due = pe_now() + pe_worker_poll_delay(j);
 }
 
 
@@ -867,7 +888,6 @@ static void
 pe_worker_done(pe_wjob_t *j, CURLcode cc)
 {
     long          code;
-    double        delay;
     pe_remote_e   rc;
     pe_worker_t  *w = j->worker;
 
@@ -934,12 +954,8 @@ pe_worker_done(pe_wjob_t *j, CURLcode cc)
             return;
         }
 
-        /* 0.25 s, growing to poll= (5 s) between polls */
         j->polls++;
-        delay = 0.25 * pow(1.5, j->polls < 16 ? j->polls : 16);
-        delay = delay < j->provider->conf->poll ? delay
-                                                : j->provider->conf->poll;
-        j->due = pe_now() + delay;
+        j->due = pe_now() + pe_worker_poll_delay(j);
         j->attempts = 0;
 
         if (pe_now() - j->created > PE_WORKER_JOB_DEADLINE) {

@@ -10,6 +10,8 @@ packages=(
     libhiredis-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
     # the tests: a real Redis, a C toolchain with libFuzzer, Perl's prove
     redis-server gcc make clang libclang-rt-14-dev perl curl
+    # the fal stand-in signs its webhooks (Ed25519) with the openssl tool
+    openssl
     # the benchmarks
     wrk
 )

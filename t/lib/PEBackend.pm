@@ -1,8 +1,9 @@
 package PEBackend;
 
-# What the backend's tests share: a stack of a real Redis, the fal.ai
-# stand-in and privacy-backend, contexts signed as the edge signs them,
-# uploads, and ways to look at everything the backend holds.
+# What the backend's tests share: a stack of a real Redis, the provider
+# stand-ins (fal always; Replicate and Kling when asked) and
+# privacy-backend, contexts signed as the edge signs them, uploads, and
+# ways to look at everything the backend holds.
 
 use strict;
 use warnings;
@@ -16,10 +17,19 @@ use PETest;
 our $MODEL = 'fal-ai/kling-video/v2.1/standard/image-to-video';
 our $B = 'pe-boundary-7f3a';
 our $FAL_KEY = 'fal-key-SECRET-9d1c';
+our $REPLICATE_MODEL = 'bytedance/seedance-1-pro';
+our $REPLICATE_TOKEN = 'r8_replicate-SECRET-4b2e';
+our $REPLICATE_WHSEC = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
+our $KLING_MODEL = 'kling-v2-1';
+our $KLING_AK = 'kling-access-7c1d';
+our $KLING_SK = 'kling-secret-SECRET-2f9a';
 
 # PEBackend->new(retention => '...', redis => {persist => 1}, run => 0.6,
 #                timeout => '30s', public_url => ..., extra => '...',
-#                provider => 'region=eu')
+#                provider => 'region=eu', fal_webhooks => 1,
+#                replicate => {run => 0.6, attrs => 'poll=60s',
+#                              webhooks => 1},
+#                kling => {run => 0.6, attrs => 'callbacks=on'})
 sub new {
     my ($class, %o) = @_;
     my $t = PETest->new;
@@ -27,7 +37,28 @@ sub new {
     my $self = bless { t => $t, d => $d, o => \%o }, $class;
 
     $self->{rport} = $t->redis(%{ $o{redis} // {} });
-    $self->{fport} = $t->fal(key => $FAL_KEY, run => $o{run} // 0.6);
+    if ($o{fal_webhooks}) {
+        # fal's signing key, and the JWKS the backend is given
+        system('openssl', 'genpkey', '-algorithm', 'ed25519', '-out',
+               "$d/fal-webhook.pem") == 0 or die "openssl genpkey failed";
+        my $der = `openssl pkey -in '$d/fal-webhook.pem' -pubout -outform DER`;
+        $t->write_file('fal-jwks.json', encode_json({ keys => [
+            { kty => 'RSA', kid => 'other', n => 'AQAB', e => 'AQAB' },
+            { kty => 'OKP', crv => 'Ed25519', kid => 'standin',
+              x => b64url(substr($der, -32)) } ] }));
+    }
+    $self->{fport} = $t->fal(key => $FAL_KEY, run => $o{run} // 0.6,
+                             ($o{fal_webhooks}
+                              ? (webhook_key => "$d/fal-webhook.pem") : ()));
+    if (my $r = $o{replicate}) {
+        $self->{rep_port} = $t->standin('replicate', key => $REPLICATE_TOKEN,
+            run => $r->{run} // 0.6,
+            ($r->{webhooks} ? (webhook_key => $REPLICATE_WHSEC) : ()));
+    }
+    if (my $k = $o{kling}) {
+        $self->{kling_port} = $t->standin('kling', key => "$KLING_AK:$KLING_SK",
+                                          run => $k->{run} // 0.6);
+    }
     $self->{bport} = $t->port('backend');
 
     mkdir "$d/spool";
@@ -53,7 +84,24 @@ sub conf {
     my $public = $o->{public_url} // "http://127.0.0.1:$self->{bport}";
     my $timeout = $o->{timeout} // '30s';
     my $pextra = $o->{provider} // '';
-    return <<"CONF" . ($o->{extra} // '');
+    $pextra .= " webhook_jwks=$d/fal-jwks.json" if $o->{fal_webhooks};
+    my $more = '';
+    if (my $r = $o->{replicate}) {
+        $more .= "provider replicate base=http://127.0.0.1:$self->{rep_port} "
+               . "key_env=PE_TEST_REPLICATE_TOKEN timeout=$timeout "
+               . ($r->{webhooks}
+                  ? 'webhook_secret_env=PE_TEST_REPLICATE_WHSEC ' : '')
+               . ($r->{attrs} // '') . ";\n"
+               . "model \"$REPLICATE_MODEL\" provider=replicate;\n";
+    }
+    if (my $k = $o->{kling}) {
+        $more .= "provider kling base=http://127.0.0.1:$self->{kling_port} "
+               . "access_key_env=PE_TEST_KLING_AK "
+               . "secret_key_env=PE_TEST_KLING_SK timeout=$timeout "
+               . ($k->{attrs} // '') . ";\n"
+               . "model \"$KLING_MODEL\" provider=kling;\n";
+    }
+    return <<"CONF" . $more . ($o->{extra} // '');
 listen        127.0.0.1:$self->{bport};
 redis         127.0.0.1:$self->{rport};
 spool         $d/spool;
@@ -69,6 +117,10 @@ CONF
 sub start {
     my ($self) = @_;
     local $ENV{PE_TEST_FAL_KEY} = $FAL_KEY;
+    local $ENV{PE_TEST_REPLICATE_TOKEN} = $REPLICATE_TOKEN;
+    local $ENV{PE_TEST_REPLICATE_WHSEC} = $REPLICATE_WHSEC;
+    local $ENV{PE_TEST_KLING_AK} = $KLING_AK;
+    local $ENV{PE_TEST_KLING_SK} = $KLING_SK;
     $self->{pid} = $self->{t}->backend($self->conf);
     return $self->{pid};
 }
@@ -110,7 +162,7 @@ sub upload {
     my @parts = @{ $o{parts} // [
         ['file', 'cat.png', $o{type} // 'image/png', $o{file}],
         ['prompt', undef, undef, $o{prompt} // 'a cat surfing'],
-        ['model', undef, undef, $MODEL],
+        ['model', undef, undef, $o{model} // $MODEL],
         ['params', undef, undef, $o{params} // '{"duration":"5"}'],
     ] };
     my %h = ('Content-Type' => "multipart/form-data; boundary=$B");

@@ -368,47 +368,63 @@ sub backend {
     return $pid;
 }
 
-# The fal.ai stand-in (t/lib/fal-standin) on a free port: real HTTP, fal's
-# queue API, a record of all it received.  Options: key => (default
-# 'standin-key'), run => seconds a request runs.  Returns its port.
-sub fal {
-    my ($self, %opt) = @_;
-    my $port = $self->port('fal');
-    my $dir = "$self->{dir}/fal";
-    $self->{fal_pid} = $self->spawn('fal', $^X, "$TOP/t/lib/fal-standin",
-        '--port', $port, '--dir', $dir,
-        '--key', $opt{key} // 'standin-key', '--run', $opt{run} // 0.6);
-    wait_port($port, 10) or die "fal stand-in did not start:\n"
-        . ($self->read_file('fal.log') // '');
+# A provider stand-in (t/lib/NAME-standin: fal, replicate, kling) on a
+# free port: real HTTP, the provider's wire format, a record of all it
+# received.  Options: key => (default 'standin-key'; Kling: access and
+# secret, "AK:SK"), run => seconds a task runs, webhook_key => what signs
+# its callbacks (fal: a PEM file; Replicate: a whsec_ secret).  Returns
+# its port.
+sub standin {
+    my ($self, $name, %opt) = @_;
+    my $port = $self->port($name);
+    my $dir = "$self->{dir}/$name";
+    $self->{"${name}_pid"} = $self->spawn($name, $^X,
+        "$TOP/t/lib/$name-standin", '--port', $port, '--dir', $dir,
+        '--key', $opt{key} // 'standin-key', '--run', $opt{run} // 0.6,
+        ($opt{webhook_key} ? ('--webhook-key', $opt{webhook_key}) : ()));
+    wait_port($port, 10) or die "$name stand-in did not start:\n"
+        . ($self->read_file("$name.log") // '');
     return $port;
 }
 
-# what the fal stand-in received: [{method, uri, headers, body}, ...]
-sub fal_requests {
-    my ($self) = @_;
-    my $text = $self->read_file('fal/requests.jsonl') // '';
+sub _jsonl {
+    my ($self, $file) = @_;
+    my $text = $self->read_file($file) // '';
     return [ map { JSON::PP::decode_json($_) } grep { length }
              split /\n/, $text ];
 }
 
-# the requests the stand-in took as jobs: {id => {model, input, ...}}
-sub fal_jobs {
-    my ($self) = @_;
+# what a stand-in received: [{method, uri, headers, body, at}, ...]
+sub standin_requests { $_[0]->_jsonl("$_[1]/requests.jsonl") }
+
+# the callbacks it sent: [{url, headers, body, status, answer, at}, ...]
+sub standin_callbacks { $_[0]->_jsonl("$_[1]/callbacks.jsonl") }
+
+# the tasks it took: {id => {model, input, fetched, ...}}
+sub standin_jobs {
+    my ($self, $name) = @_;
     my %jobs;
-    for my $f (glob("$self->{dir}/fal/jobs/*.json")) {
+    for my $f (glob("$self->{dir}/$name/jobs/*.json")) {
         my ($id) = $f =~ m{/([^/]+)\.json$};
-        $jobs{$id} = JSON::PP::decode_json($self->read_file("fal/jobs/$id.json"));
+        $jobs{$id} = JSON::PP::decode_json(
+            $self->read_file("$name/jobs/$id.json"));
     }
     return \%jobs;
 }
 
-# answers the stand-in gives next, e.g. $t->fal_faults('submit 429 1')
-sub fal_faults {
-    my ($self, @lines) = @_;
-    open(my $fh, '>>', "$self->{dir}/fal/faults") or die "faults: $!";
+# answers it gives next, e.g. $t->standin_faults('fal', 'submit 429 1')
+sub standin_faults {
+    my ($self, $name, @lines) = @_;
+    open(my $fh, '>>', "$self->{dir}/$name/faults") or die "faults: $!";
     print $fh map { "$_\n" } @lines;
     close $fh;
 }
+
+# the fal stand-in, as the older tests name it
+sub fal { my ($self, %opt) = @_; return $self->standin('fal', %opt) }
+sub fal_requests { $_[0]->standin_requests('fal') }
+sub fal_jobs { $_[0]->standin_jobs('fal') }
+sub fal_faults { my ($self, @l) = @_; $self->standin_faults('fal', @l) }
 
 # An upstream stand-in: a real HTTP/1.1 server on loopback that records
 # every request it receives (method, URI, headers, body and whether the
