@@ -93,8 +93,14 @@ $(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c \
 	    -lcurl -lcrypto
 
 # what a backend unit needs besides itself
-TEST_B_WITH_provider_fal := backend/provider.c
-$(BUILD)/t/test_b_provider_fal: backend/provider.c
+ADAPTERS := backend/provider.c backend/provider_fal.c \
+            backend/provider_replicate.c backend/provider_kling.c
+TEST_B_WITH_provider_fal := $(filter-out backend/provider_fal.c,$(ADAPTERS))
+TEST_B_WITH_provider_replicate := \
+    $(filter-out backend/provider_replicate.c,$(ADAPTERS))
+TEST_B_WITH_provider_kling := $(filter-out backend/provider_kling.c,$(ADAPTERS))
+$(BUILD)/t/test_b_provider_fal $(BUILD)/t/test_b_provider_replicate \
+$(BUILD)/t/test_b_provider_kling: $(ADAPTERS)
 
 unit: $(UNIT_TESTS)
 
