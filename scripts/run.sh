@@ -37,10 +37,30 @@ if [ -z "${FAL_KEY:-}" ]; then
     standin=1
 fi
 
+# Replicate and Kling likewise: the real APIs with their keys set, else
+# their stand-ins (Replicate's signs its webhooks with a local secret)
+rep_base=https://api.replicate.com
+rep_standin=
+if [ -z "${REPLICATE_API_TOKEN:-}" ]; then
+    rep_base=http://127.0.0.1:${PE_REPLICATE_PORT:-9101}
+    export REPLICATE_API_TOKEN=local-standin-token
+    export REPLICATE_WEBHOOK_SECRET=whsec_bG9jYWwtc3RhbmQtaW4td2ViaG9vay1zZWNyZXQ=
+    rep_standin=1
+fi
+kling_base=https://api-singapore.klingai.com
+kling_standin=
+if [ -z "${KLING_ACCESS_KEY:-}" ]; then
+    kling_base=http://127.0.0.1:${PE_KLING_PORT:-9102}
+    export KLING_ACCESS_KEY=local-access KLING_SECRET_KEY=local-secret
+    kling_standin=1
+fi
+
 sed -e "s|/var/lib/privacy-edge/spool|$run/spool|" \
     -e "s|/etc/privacy-edge/|$run/|" \
     -e "s|127.0.0.1:6379|127.0.0.1:$redis_port|" \
     -e "s|base=https://queue.fal.run|base=$fal_base|" \
+    -e "s|base=https://api.replicate.com|base=$rep_base|" \
+    -e "s|base=https://api-singapore.klingai.com|base=$kling_base|" \
     -e "s|^public_url .*|public_url    http://127.0.0.1:9000;|" \
     "$top/conf/backend.conf" > "$run/backend.conf"
 
@@ -64,6 +84,21 @@ if [ -n "$standin" ]; then
     perl "$top/t/lib/fal-standin" --port "${PE_FAL_PORT:-9100}" \
         --dir "$run/fal" --key "$FAL_KEY" --run 5 \
         > "$run/logs/fal-standin.log" 2>&1 &
+    pids+=($!)
+fi
+
+if [ -n "$rep_standin" ]; then
+    perl "$top/t/lib/replicate-standin" --port "${PE_REPLICATE_PORT:-9101}" \
+        --dir "$run/replicate" --key "$REPLICATE_API_TOKEN" --run 5 \
+        --webhook-key "$REPLICATE_WEBHOOK_SECRET" \
+        > "$run/logs/replicate-standin.log" 2>&1 &
+    pids+=($!)
+fi
+
+if [ -n "$kling_standin" ]; then
+    perl "$top/t/lib/kling-standin" --port "${PE_KLING_PORT:-9102}" \
+        --dir "$run/kling" --key "$KLING_ACCESS_KEY:$KLING_SECRET_KEY" \
+        --run 5 > "$run/logs/kling-standin.log" 2>&1 &
     pids+=($!)
 fi
 

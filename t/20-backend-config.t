@@ -156,6 +156,22 @@ fails("provider kling base=https://x access_key_env=A secret_key_env=S "
       . "webhook_jwks=/x;\n",
       qr/provider "kling" takes no webhook_jwks=/, 'kling: webhook_jwks=');
 
+# the README's provider lines are a configuration that passes -t
+{
+    open(my $fh, '<', "$PETest::TOP/README.md") or die "README.md: $!";
+    my $readme = do { local $/; <$fh> };
+    close $fh;
+    my ($lines) = $readme =~ /```\n(public_url .*?)```/s;
+    ok($lines && $lines =~ /provider kling/, 'the README has provider lines');
+    (my $conf = $lines // '') =~ s{/etc/privacy-edge/fal-jwks\.json}
+                                 {$d/fal-jwks.json};
+    $t->write_file('fal-jwks.json', '{"keys":[{"kty":"OKP","crv":"Ed25519",'
+                   . '"x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}');
+    my ($rc, $out) = check_conf("spool $d/spool;\ncontext_key $d/context.key;\n"
+                                . "data_key $d/data.key;\n$conf");
+    is($rc, 0, '... and they pass -t') or diag($out);
+}
+
 $rc = system("$bin -t -c $d/no-such.conf >/dev/null 2>&1") >> 8;
 is($rc, 1, 'a missing configuration file fails');
 
