@@ -55,7 +55,7 @@ struct curl_slist *
 pe_provider_header(struct curl_slist *list, const char *name,
     const char *value)
 {
-    char                line[1024];
+    char                line[1200];
     struct curl_slist  *l;
 
     snprintf(line, sizeof(line), "%s: %s", name, value);
@@ -89,6 +89,39 @@ pe_provider_url(pe_provider_t *p, json_t *j, const char *name, char *out,
     snprintf(out, size, "%s", s);
 
     return 0;
+}
+
+
+int
+pe_provider_headers(pe_preq_t *req, const char *scheme,
+    const char *credential)
+{
+    char  auth[1100];
+
+    snprintf(auth, sizeof(auth), "%s %s", scheme, credential);
+    req->headers = pe_provider_header(req->headers, "Authorization", auth);
+    memset(auth, 0, sizeof(auth));
+
+    if (req->headers) {
+        req->headers = curl_slist_append(req->headers,
+                                         "Accept: application/json");
+    }
+
+    if (req->headers && req->body) {
+        req->headers = curl_slist_append(req->headers,
+                                         "Content-Type: application/json");
+    }
+
+    return req->headers ? 0 : -1;
+}
+
+
+int
+pe_provider_output_url(const char *s)
+{
+    return s != NULL
+           && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
+           && strpbrk(s, " \r\n\t") == NULL;
 }
 
 

@@ -131,6 +131,16 @@ struct curl_slist *pe_provider_header(struct curl_slist *list,
 int pe_provider_url(pe_provider_t *p, json_t *j, const char *name, char *out,
     size_t size);
 
+/*
+ * "Authorization: SCHEME CREDENTIAL" (never logged), "Accept" and, with a
+ * body, "Content-Type", all JSON: 0, or -1 out of memory
+ */
+int pe_provider_headers(pe_preq_t *req, const char *scheme,
+    const char *credential);
+
+/* an output a job may keep: an http(s) URL, no blanks or line breaks */
+int pe_provider_output_url(const char *s);
+
 /* the first string of a JSON error answer, for a job's reason */
 void pe_provider_reason(pe_task_t *t, long code, const char *body,
     size_t len, const char *const *fields);

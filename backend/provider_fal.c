@@ -66,7 +66,7 @@ pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     char *err, size_t errlen)
 {
     int          n;
-    char         auth[600], *hook;
+    char        *hook;
     const char  *url;
 
     switch (op) {
@@ -112,18 +112,7 @@ pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
         return -1;
     }
 
-    snprintf(auth, sizeof(auth), "Key %s", p->secret);
-    req->headers = pe_provider_header(req->headers, "Authorization", auth);
-    memset(auth, 0, sizeof(auth));
-
-    req->headers = curl_slist_append(req->headers, "Accept: application/json");
-
-    if (req->body) {
-        req->headers = curl_slist_append(req->headers,
-                                         "Content-Type: application/json");
-    }
-
-    return req->headers ? 0 : -1;
+    return pe_provider_headers(req, "Key", p->secret);
 }
 
 
@@ -146,9 +135,7 @@ pe_fal_output(json_t *j)
 
         s = json_string_value(json_object_get(v, "url"));
 
-        if (s && (strncmp(s, "https://", 8) == 0
-                  || strncmp(s, "http://", 7) == 0))
-        {
+        if (pe_provider_output_url(s)) {
             return s;
         }
     }

@@ -165,7 +165,7 @@ pe_kling_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     char *err, size_t errlen)
 {
     int          n;
-    char         auth[1024];
+    char         jwt[1024];
     const char  *kind;
 
     kind = pe_kling_kind(t);
@@ -219,24 +219,15 @@ pe_kling_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
         return -1;
     }
 
-    memcpy(auth, "Bearer ", 7);
-
-    if (pe_kling_jwt(p, time(NULL), auth + 7, sizeof(auth) - 7) != 0) {
+    if (pe_kling_jwt(p, time(NULL), jwt, sizeof(jwt)) != 0) {
         snprintf(err, errlen, "cannot mint the token");
         return -1;
     }
 
-    req->headers = pe_provider_header(req->headers, "Authorization", auth);
-    memset(auth, 0, sizeof(auth));
+    n = pe_provider_headers(req, "Bearer", jwt);
+    memset(jwt, 0, sizeof(jwt));
 
-    req->headers = curl_slist_append(req->headers, "Accept: application/json");
-
-    if (req->body) {
-        req->headers = curl_slist_append(req->headers,
-                                         "Content-Type: application/json");
-    }
-
-    return req->headers ? 0 : -1;
+    return n;
 }
 
 
@@ -311,11 +302,7 @@ pe_kling_task(pe_provider_t *p, pe_task_t *t, json_t *data, long code,
         v = json_object_get(json_object_get(data, "task_result"), "videos");
         s = json_string_value(json_object_get(json_array_get(v, 0), "url"));
 
-        if (s == NULL || strlen(s) >= sizeof(t->output)
-            || (strncmp(s, "https://", 8) != 0
-                && strncmp(s, "http://", 7) != 0)
-            || strpbrk(s, " \r\n\t") != NULL)
-        {
+        if (!pe_provider_output_url(s) || strlen(s) >= sizeof(t->output)) {
             snprintf(t->reason, sizeof(t->reason),
                      "provider: no video in the task's result");
             return PE_REMOTE_FAILED;

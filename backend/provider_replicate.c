@@ -104,7 +104,7 @@ pe_replicate_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op,
     pe_preq_t *req, char *err, size_t errlen)
 {
     int          n;
-    char         auth[600], model[256];
+    char         model[256];
     const char  *url, *colon;
 
     switch (op) {
@@ -160,18 +160,7 @@ pe_replicate_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op,
         return -1;
     }
 
-    snprintf(auth, sizeof(auth), "Bearer %s", p->secret);
-    req->headers = pe_provider_header(req->headers, "Authorization", auth);
-    memset(auth, 0, sizeof(auth));
-
-    req->headers = curl_slist_append(req->headers, "Accept: application/json");
-
-    if (req->body) {
-        req->headers = curl_slist_append(req->headers,
-                                         "Content-Type: application/json");
-    }
-
-    return req->headers ? 0 : -1;
+    return pe_provider_headers(req, "Bearer", p->secret);
 }
 
 
@@ -194,13 +183,7 @@ pe_replicate_output(json_t *j)
 
     s = json_string_value(v);
 
-    if (s && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0)
-        && strpbrk(s, " \r\n\t") == NULL)
-    {
-        return s;
-    }
-
-    return NULL;
+    return pe_provider_output_url(s) ? s : NULL;
 }
 
 
