@@ -4,7 +4,9 @@
 # lets a region group's uploads go only to providers that declare one of
 # those regions.  A job for another provider is refused 451 with the
 # reason, before anything is stored or sent; other groups are not held to
-# the rule; a provider in an allowed region takes the job.
+# the rule; a provider in an allowed region takes the job.  A job accepted
+# before a rule came is held to it when it is submitted: the record keeps
+# its group, and the worker asks again.
 
 use strict;
 use warnings;
@@ -63,6 +65,36 @@ my $png = sample('png', 20000);
     like($r->{json}{reason} // '', qr/an undeclared region$/,
          '... saying so');
     $s->finish('no region');
+}
+
+{
+    # accepted under no rule, waiting to retry when the rule comes
+    my $s = PEBackend->new(run => 0.3, provider => 'region=us');
+    my $t = $s->t;
+    $t->fal_faults('submit 503 30');
+    my $r = $s->upload(context => $s->context(grp => 'eea'), file => $png,
+                       prompt => 'accepted before the rule');
+    is($r->{status}, 202, 'an EEA upload under no rule: 202');
+    my $id = $r->{json}{id} // 'none';
+    is($s->record($id)->{grp}, 'eea', '... its record keeps its group');
+    for (1 .. 100) {
+        last if @{ $t->fal_requests };
+        select(undef, undef, undef, 0.05);
+    }
+    $s->stop('TERM');
+    my $sent = scalar @{ $t->fal_requests };
+    $s->{o}{extra} = "residency eea region=eu;\n";
+    $s->start;
+    is($s->wait_status($id, 10, 'failed', 'succeeded'), 'failed',
+       'after a rule for its group came, the job fails at its next '
+       . 'submission');
+    like($s->record($id)->{reason} // '',
+         qr/^residency: data from the eea group may not go to provider fal/,
+         '... for residency');
+    select(undef, undef, undef, 0.5);
+    is(scalar @{ $t->fal_requests }, $sent, '... and nothing more is sent');
+    is_deeply([$s->spool_files], [], '... its files removed');
+    $s->finish('a rule after the upload');
 }
 
 done_testing();
