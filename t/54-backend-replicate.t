@@ -111,12 +111,7 @@ $t->nginx_stop;
 $r = $s->upload(context => $alice, file => $png, model => $MODEL,
                 prompt => 'a slow one');
 my $jid = $r->{json}{id} // 'none';
-my $rid = '';
-for (1 .. 100) {
-    $rid = $s->record($jid)->{remote_id} // '';
-    last if $rid;
-    sleep 0.05;
-}
+my $rid = $s->remote_id($jid);
 like($rid, qr/^[a-z0-9]{26}$/, 'a second job is at Replicate');
 sleep 0.3;
 
@@ -214,12 +209,7 @@ is($s->wait_status($jid, $RUN + 6, 'succeeded', 'failed'), 'succeeded',
 $r = $s->upload(context => $alice, file => $png, model => $MODEL,
                 prompt => 'to be canceled');
 my $cid = $r->{json}{id} // 'none';
-my $crid = '';
-for (1 .. 100) {
-    $crid = $s->record($cid)->{remote_id} // '';
-    last if $crid;
-    sleep 0.05;
-}
+my $crid = $s->remote_id($cid);
 is($s->delete("/v1/jobs/$cid", $alice)->{status}, 200,
    'DELETE of a running job: 200');
 my $canceled;

@@ -44,16 +44,6 @@ sub b64url_json {
     return decode_json(decode_base64($x));
 }
 
-sub remote_id {
-    my ($id) = @_;
-    for (1 .. 100) {
-        my $rid = $s->record($id)->{remote_id};
-        return $rid if $rid;
-        sleep 0.05;
-    }
-    return '';
-}
-
 # --- through the edge: created, completed by the callback ---------------------
 
 $t->nginx_start(PEBackend::edge_conf($d, $bport));
@@ -119,7 +109,7 @@ $t->nginx_stop;
 $r = $s->upload(context => $alice, file => $png, model => $MODEL,
                 prompt => 'a slow one');
 my $jid = $r->{json}{id} // 'none';
-my $rid = remote_id($jid);
+my $rid = $s->remote_id($jid);
 ok($rid, 'a second job is at Kling');
 my $gets = sub { scalar grep { $_->{method} eq 'GET' && $_->{uri} =~ /\Q$rid\E/ }
                         @{ $t->standin_requests('kling') } };
@@ -188,14 +178,14 @@ my $mark = scalar creates();
 $r = $s->upload(context => $alice, file => $png, model => $MODEL,
                 prompt => 'after 1303');
 my $bid = $r->{json}{id} // 'none';
-ok(remote_id($bid), '1303 (concurrency): tried again, then created');
+ok($s->remote_id($bid), '1303 (concurrency): tried again, then created');
 is(scalar(creates()) - $mark, 2, '... two requests');
 
 $t->standin_faults('kling', 'submit 400 0 1303');
 $mark = scalar creates();
 $r = $s->upload(context => $alice, file => $png, model => $MODEL,
                 prompt => 'after 1303 in a 400');
-ok(remote_id($r->{json}{id} // 'none'),
+ok($s->remote_id($r->{json}{id} // 'none'),
    '1303 in a 400 answer: also tried again');
 is(scalar(creates()) - $mark, 2, '... two requests');
 

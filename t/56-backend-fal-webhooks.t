@@ -108,12 +108,7 @@ is($r->{status}, 404, 'signed by fal, about another request: 404');
 
 $r = $s->upload(context => $alice, file => $png, prompt => 'after rotation');
 my $id2 = $r->{json}{id} // 'none';
-my $rid2 = '';
-for (1 .. 100) {
-    $rid2 = $s->record($id2)->{remote_id} // '';
-    last if $rid2;
-    sleep 0.05;
-}
+my $rid2 = $s->remote_id($id2);
 my $der = `openssl pkey -in '$d/intruder.pem' -pubout -outform DER`;
 sleep 1.1;      # a new modification time, whatever the file system
 $t->write_file('fal-jwks.json', encode_json({ keys => [

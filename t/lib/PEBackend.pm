@@ -198,6 +198,17 @@ sub record {
 }
 
 # waits until the job's status is one of @want (record in Redis); returns it
+# the provider's id of a job once the provider has it (5 s at most), or ''
+sub remote_id {
+    my ($self, $id) = @_;
+    for (1 .. 100) {
+        my $rid = $self->record($id)->{remote_id};
+        return $rid if $rid;
+        sleep 0.05;
+    }
+    return '';
+}
+
 sub wait_status {
     my ($self, $id, $secs, @want) = @_;
     my $deadline = time + $secs;
