@@ -144,6 +144,10 @@ sub webhook {
     return $res;
 }
 
+# and a job of another provider's
+my $fal_job = $s->upload(context => $alice, file => $png,
+                         prompt => 'a fal job')->{json}{id} // 'none';
+
 my $gets = gets_of($rid);
 my @refused = (
     [ { unsigned => 1 }, 401, 'signature', 'no signature headers' ],
@@ -159,6 +163,8 @@ my @refused = (
                . ('0' x 32) }, 404, 'not_found', 'for a job that does not exist' ],
     [ { uri => '/v1/providers/replicate/webhook' }, 404, 'not_found',
       'naming no job' ],
+    [ { uri => "/v1/providers/replicate/webhook?job=$fal_job" }, 404,
+      'not_found', 'rightly signed, naming a job of another provider' ],
     [ { uri => "/v1/providers/fal/webhook?job=$jid" }, 404, 'not_found',
       'at the route of a provider without webhooks' ],
     [ { uri => "/v1/providers/kling/webhook?job=$jid" }, 404, 'not_found',
