@@ -208,6 +208,12 @@ $r = $s->upload(context => $alice, file => $png, model => $MODEL,
 my $kid = $r->{json}{id} // 'none';
 is($s->wait_status($kid, 5, 'submitting'), 'submitting',
    'a submission in flight');
+# killed once Kling has the request (it answers 2 s later), not before
+for (1 .. 100) {
+    last if grep { ($_->{body} // '') =~ /crash while submitting/ }
+            creates();
+    sleep 0.05;
+}
 $s->stop('KILL');
 sleep 2.5;
 $s->start;
