@@ -29,6 +29,43 @@ pe_upper(unsigned char c)
 }
 
 
+/*
+ * The 249 officially assigned ISO 3166-1 alpha-2 codes, by first letter.
+ * Nothing else is a country: not the reserved EU, UK or AP that legacy
+ * GeoIP databases and some CDNs send, not the user-assigned XK, XX, ZZ
+ * or QQ, not Cloudflare's T1 (Tor).  Such a request is of no known
+ * region, and gets the strictest policy.
+ */
+static const char  *pe_iso3166[26] = {
+    /* A */ "DEFGILMOQRSTUWXZ",
+    /* B */ "ABDEFGHIJLMNOQRSTVWYZ",
+    /* C */ "ACDFGHIKLMNORUVWXYZ",
+    /* D */ "EJKMOZ",
+    /* E */ "CEGHRST",
+    /* F */ "IJKMOR",
+    /* G */ "ABDEFGHILMNPQRSTUWY",
+    /* H */ "KMNRTU",
+    /* I */ "DELMNOQRST",
+    /* J */ "EMOP",
+    /* K */ "EGHIMNPRWYZ",
+    /* L */ "ABCIKRSTUVY",
+    /* M */ "ACDEFGHKLMNOPQRSTUVWXYZ",
+    /* N */ "ACEFGILOPRUZ",
+    /* O */ "M",
+    /* P */ "AEFGHKLMNRSTWY",
+    /* Q */ "A",
+    /* R */ "EOSUW",
+    /* S */ "ABCDEGHIJKLMNORSTVXYZ",
+    /* T */ "CDFGHJKLMNORTVWZ",
+    /* U */ "AGMSYZ",
+    /* V */ "ACEGINU",
+    /* W */ "FS",
+    /* X */ "",
+    /* Y */ "ET",
+    /* Z */ "AMW"
+};
+
+
 int
 pe_region_country(const unsigned char *v, size_t n, char *out)
 {
@@ -40,8 +77,7 @@ pe_region_country(const unsigned char *v, size_t n, char *out)
     out[1] = pe_upper(v[1]);
     out[2] = '\0';
 
-    /* Cloudflare: XX is "no country", T1 (not alpha anyway) is Tor */
-    if (out[0] == 'X' && out[1] == 'X') {
+    if (strchr(pe_iso3166[out[0] - 'A'], out[1]) == NULL) {
         return -1;
     }
 

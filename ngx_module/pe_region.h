@@ -15,9 +15,10 @@
 
 
 /*
- * An ISO 3166-1 alpha-2 country code, uppercased into out (3 bytes).
- * Returns -1 for anything else, and for Cloudflare's "XX" (unknown) and
- * "T1" (Tor): those are no region.
+ * An officially assigned ISO 3166-1 alpha-2 country code, uppercased into
+ * out (3 bytes).  Returns -1 for anything else: reserved and
+ * user-assigned codes ("EU", "AP", "UK", "XK", "ZZ", Cloudflare's "XX"
+ * and "T1") are no region.
  */
 int pe_region_country(const unsigned char *v, size_t n, char *out);
 

@@ -9,6 +9,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use JSON::PP ();
 
 use lib 't/lib';
 use PETest;
@@ -150,6 +151,41 @@ for my $bad ('XX', 'T1', '', 'DEU', "\xff\xfe", "D\xc3\xa9", 'D E',
     is(vars($port, 'CF-IPCountry' => $bad),
        'region=unknown group=unknown consent=necessary gpc=0',
        "CF-IPCountry '$shown': unknown, the strictest");
+}
+
+# what is a country comes from Debian's iso-codes (a list we did not
+# write): each of the 676 two-letter codes is a region exactly when ISO
+# 3166-1 assigns it; reserved ones (EU, UK, AP) and user-assigned ones
+# (ZZ, QQ, XK) are unknown, the strictest
+my $iso = '/usr/share/iso-codes/json/iso_3166-1.json';
+open(my $fh, '<', $iso) or die "$iso: $! (apt-get install iso-codes)";
+my %assigned = map { $_->{alpha_2} => 1 }
+               @{ JSON::PP::decode_json(do { local $/; <$fh> })->{'3166-1'} };
+close $fh;
+cmp_ok(scalar keys %assigned, '>=', 249, 'iso-codes lists the countries');
+
+my (@wrong, $regions);
+for my $a ('A' .. 'Z') {
+    for my $b ('A' .. 'Z') {
+        my $got = vars($port, 'CF-IPCountry' => "$a$b");
+        my ($region) = $got =~ /^region=(\S+)/;
+        my $want = $assigned{"$a$b"} ? "$a$b" : 'unknown';
+        $regions++ if $region ne 'unknown';
+        push @wrong, "$a$b: $region" if $region ne $want;
+        # an unknown region gets the strictest policy, not the default
+        push @wrong, "$a$b: $got" if $region eq 'unknown'
+            && $got ne 'region=unknown group=unknown consent=necessary gpc=0';
+    }
+}
+is(scalar @wrong, 0, "676 codes: a region exactly when ISO 3166-1 assigns "
+   . "it ($regions regions)") or diag(join("\n", @wrong[0 .. 9]));
+
+for my $code ('EU', 'AP', 'ZZ', 'QQ', 'UK', 'XK', 'A1', 'A2', 'O1', 'DEU',
+              'USA')
+{
+    is(vars($port, 'CF-IPCountry' => $code),
+       'region=unknown group=unknown consent=necessary gpc=0',
+       "$code: unknown, the strictest (not the default opt-out)");
 }
 
 # blocked regions: 451 with the reason; the upstream sees nothing

@@ -36,6 +36,15 @@ main(void)
     is_str(country("de"), "DE", "lower case is uppercased");
     is_str(country("XX"), NULL, "Cloudflare's XX is no country");
     is_str(country("T1"), NULL, "Cloudflare's T1 (Tor) is no country");
+    is_str(country("EU"), NULL, "EU (legacy GeoIP) is reserved, no country");
+    is_str(country("AP"), NULL, "AP (legacy GeoIP) is no country");
+    is_str(country("UK"), NULL, "UK is reserved: the code is GB");
+    is_str(country("ZZ"), NULL, "ZZ (user-assigned) is no country");
+    is_str(country("qq"), NULL, "qq (user-assigned) is no country");
+    is_str(country("XK"), NULL, "XK (user-assigned, Kosovo) is no country");
+    is_str(country("gb"), "GB", "gb is the United Kingdom");
+    is_str(country("ZW"), "ZW", "the last assigned code");
+    is_str(country("AD"), "AD", "the first assigned code");
     is_str(country(""), NULL, "empty");
     is_str(country("DEU"), NULL, "alpha-3 is not accepted");
     is_str(country("D"), NULL, "one letter");
