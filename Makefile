@@ -25,7 +25,7 @@ BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
 PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
                 ngx_module/pe_consent.c ngx_module/pe_region.c \
                 ngx_module/pe_jws.c ngx_module/pe_gcra.c \
-                ngx_module/pe_sniff.c
+                ngx_module/pe_sniff.c ngx_module/pe_gpp.c
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 

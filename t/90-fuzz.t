@@ -13,7 +13,7 @@ use File::Temp qw(tempdir);
 my $secs = $ENV{FUZZ_SECONDS} || 10;
 my @fuzzers = map { "build/fuzz/$_" } qw(fuzz_multipart fuzz_sniff
                                           fuzz_media_type fuzz_consent
-                                          fuzz_region);
+                                          fuzz_region fuzz_gpp);
 
 for my $f (@fuzzers) {
     ok(-x $f, "$f is built") or next;
