@@ -10,6 +10,7 @@
  */
 
 #include "pe_consent.h"
+#include "pe_gpp.h"
 #include "pe_jws.h"
 
 #include <string.h>
@@ -39,6 +40,10 @@ pe_votes_result(const pe_votes_t *v, pe_consent_t *out)
     out->refused = v->no & ~PE_CAT_NECESSARY;
     out->granted = ((v->yes & ~v->no) | PE_CAT_NECESSARY);
 }
+
+
+static int pe_consent_value(pe_cmp_e fmt, const unsigned char *v, size_t n,
+    const pe_categories_t *cats, pe_consent_t *out);
 
 
 static int
@@ -198,6 +203,7 @@ pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc)
 {
     int         c;
     size_t      i, seg;
+    unsigned    k;
     int64_t     v, restrictions, entries, is_range, start, end;
     pe_bits_t   b;
 
@@ -326,9 +332,23 @@ pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc)
 
 #undef PE_TAKE
 
-    /* what is left is padding to a whole character: at most 5 zero bits */
-    if (b.bits - b.pos > 7) {
+    /*
+     * What is left is padding.  The IAB's encoder pads each segment with
+     * zero bits to a whole number of 24-bit groups (four characters),
+     * others to a whole character; either ends at or before the next
+     * 24-bit boundary.  A longer tail, or a bit set in it, is something
+     * else than padding.
+     */
+    if (b.bits > (b.pos + 23) / 24 * 24) {
         return -1;
+    }
+
+    while (b.pos < b.bits) {
+        k = b.bits - b.pos < 32 ? (unsigned) (b.bits - b.pos) : 32;
+
+        if (pe_take(&b, k) != 0) {
+            return -1;
+        }
     }
 
     return 0;
@@ -709,8 +729,35 @@ pe_consent_list(const unsigned char *v, size_t n, pe_key_map_pt map,
 }
 
 
+uint32_t
+pe_consent_expressible(pe_cmp_e fmt)
+{
+    /* a CMP speaks of the four built-in categories; kv of any declared */
+    return fmt == PE_CMP_KV ? ~PE_CAT_NECESSARY
+                            : PE_CAT_BUILTIN & ~PE_CAT_NECESSARY;
+}
+
+
 int
 pe_consent_parse(pe_cmp_e fmt, const unsigned char *v, size_t n,
+    const pe_categories_t *cats, pe_consent_t *out)
+{
+    int  rc;
+
+    rc = pe_consent_value(fmt, v, n, cats, out);
+
+    if (rc != 0) {
+        /* refused what it could have spoken of, and nothing it could not */
+        out->granted = PE_CAT_NECESSARY;
+        out->refused = pe_consent_expressible(fmt);
+    }
+
+    return rc;
+}
+
+
+static int
+pe_consent_value(pe_cmp_e fmt, const unsigned char *v, size_t n,
     const pe_categories_t *cats, pe_consent_t *out)
 {
     if (n == 0 || n > PE_CONSENT_MAX) {
@@ -718,6 +765,9 @@ pe_consent_parse(pe_cmp_e fmt, const unsigned char *v, size_t n,
     }
 
     switch (fmt) {
+
+    case PE_CMP_GPP:
+        return pe_gpp_consent(v, n, ~(uint64_t) 0, out);
 
     case PE_CMP_TCF:
         return pe_consent_tcf(v, n, out);

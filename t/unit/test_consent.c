@@ -44,6 +44,10 @@ typedef struct {
 } tc_t;
 
 
+/* the bits the last tc_string() wrote, before its padding */
+static size_t  tc_bits;
+
+
 static char *
 tc_string(const tc_t *tc)
 {
@@ -100,6 +104,8 @@ tc_string(const tc_t *tc)
         put(&w, 7, 16);
     }
 
+    tc_bits = w.n;
+
     while (w.n % 6) {
         put(&w, 0, 1);
     }
@@ -148,7 +154,8 @@ parse(pe_cmp_e fmt, const char *v, int *rc)
 static void
 test_tcf(void)
 {
-    int            rc, i, all_safe;
+    int            rc, all_safe;
+    size_t         i, n;
     tc_t           tc;
     char          *s, copy[4096];
     pe_tcf_t       d;
@@ -260,13 +267,13 @@ test_tcf(void)
     }
     s = tc_string(&tc);
     all_safe = 1;
-    for (i = 0; i < (int) strlen(s); i++) {
+    for (i = 0; i < strlen(s); i++) {
         memcpy(copy, s, i);
         copy[i] = '\0';
         c = parse(PE_CMP_TCF, copy, &rc);
         if (rc != -1 || c.granted != PE_CAT_NECESSARY) {
             all_safe = 0;
-            printf("# cut at %d was accepted\n", i);
+            printf("# cut at %zu was accepted\n", i);
         }
     }
     ok(all_safe, "each of the %zu cuts of a valid string grants nothing",
@@ -287,11 +294,49 @@ test_tcf(void)
     c = parse(PE_CMP_TCF, "", &rc);
     ok(rc == -1 && c.granted == PE_CAT_NECESSARY, "empty: none");
 
-    /* trailing garbage bits beyond padding */
+    /*
+     * Padding as the IAB's encoder (@iabtcf/core 1.5.6) writes it: zero
+     * bits to a whole 24-bit group.  Both strings are its output, purposes
+     * 1 to 10 granted; the first ends 23 bits short of its last group.
+     */
+    c = parse(PE_CMP_TCF, "CQujIwAQujIwAEsABAENAyEgAP_AAAAAAAAAADAQAAAAAAAA",
+              &rc);
+    ok(rc == 0 && c.granted == PE_CAT_BUILTIN,
+       "the reference encoder's 24-bit padding: all four granted");
+    c = parse(PE_CMP_TCF, "CQujIwAQujIwAAKABAENBkEgAP_AAAAAAAYgF5wAoAAgAEAvMA"
+              "AAAAAA", &rc);
+    ok(rc == 0 && c.granted == PE_CAT_BUILTIN,
+       "the reference encoder, vendors as ranges: all four granted");
+
+    /* every padding from none to the next 24-bit boundary is taken */
     tc = tc_base();
-    snprintf(copy, sizeof(copy), "%sAAAA", tc_string(&tc));
+    tc.purposes[0] = tc.purposes[7] = tc.purposes[8] = 1;
+    n = strlen(tc_string(&tc));
+    for (i = 0, all_safe = 1; i < 8; i++) {
+        snprintf(copy, sizeof(copy), "%s%.*s", tc_string(&tc), (int) i,
+                 "AAAAAAAA");
+        c = parse(PE_CMP_TCF, copy, &rc);
+        if ((n + i) * 6 <= (tc_bits + 23) / 24 * 24) {
+            all_safe &= rc == 0
+                        && c.granted == (PE_CAT_NECESSARY | PE_CAT_ANALYTICS);
+        } else {
+            all_safe &= rc == -1 && c.granted == PE_CAT_NECESSARY;
+        }
+    }
+    ok(all_safe, "zero padding up to the next 24-bit group taken, past it "
+       "refused");
+
+    /* a tail longer than padding, or a bit set in the padding */
+    snprintf(copy, sizeof(copy), "%sAAAAAAAA", tc_string(&tc));
     c = parse(PE_CMP_TCF, copy, &rc);
-    ok(rc == -1, "bytes past the end of the core segment are refused");
+    ok(rc == -1, "32 bits past the end of the core segment are refused");
+    snprintf(copy, sizeof(copy), "%sAAAB", tc_string(&tc));
+    c = parse(PE_CMP_TCF, copy, &rc);
+    ok(rc == -1 && c.granted == PE_CAT_NECESSARY,
+       "a bit set in the padding is refused");
+    c = parse(PE_CMP_TCF, "CQujIwAQujIwAEsABAENAyEgAP_AAAAAAAAAADAQAAAAAAAB",
+              &rc);
+    ok(rc == -1, "the reference string with its last padding bit set");
 }
 
 
