@@ -55,7 +55,7 @@ my $http = <<'NGX';
     access_log off;
     client_body_buffer_size 256k;
     privacy_key %%DIR%%/context.key;
-    privacy_consent_category ai_processing;
+    privacy_consent_category ai_processing explicit;
     privacy_consent_cookie pe_consent kv;
     privacy_subject $cookie_session;
 

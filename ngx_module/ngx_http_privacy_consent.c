@@ -3,13 +3,16 @@
  * privacy-edge: consent.
  *
  * The decision of a request is made once: the region and its policy
- * (ngx_http_privacy_region.c), Global Privacy Control, and the first
- * consent cookie present, parsed by its CMP's format.  Then, in the
- * preaccess phase, where a later "allow" under "satisfy any" cannot undo
- * it: a blocked region is refused, privacy_require is enforced, and the
- * request's cookies of refused categories are dropped before the request
- * goes on.  A header filter drops Set-Cookie of refused categories from
- * the response.
+ * (ngx_http_privacy_region.c), Global Privacy Control, and the consent
+ * cookies present, each parsed by its CMP's format.  Each category is
+ * decided by the first present cookie, in configuration order, that
+ * expresses it; what none expresses follows the region's policy, except
+ * an explicit category, which only a cookie that grants it grants.  Then,
+ * in the preaccess phase, where a later "allow" under "satisfy any"
+ * cannot undo it: a blocked region is refused, privacy_require is
+ * enforced, and the request's cookies of refused categories are dropped
+ * before the request goes on.  A header filter drops Set-Cookie of
+ * refused categories from the response.
  */
 
 
@@ -18,11 +21,14 @@
 #include <ngx_http.h>
 
 #include "ngx_http_privacy_module.h"
+#include "pe_gpp.h"
 
 
 #define NGX_HTTP_PRIVACY_COOKIES_MAX  4096
 
 
+static ngx_int_t ngx_http_privacy_cookie_name_check(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *name);
 static ngx_int_t ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r);
 
 
@@ -38,8 +44,27 @@ static const struct {
     { "cookiebot", PE_CMP_COOKIEBOT },
     { "cookieyes", PE_CMP_COOKIEYES },
     { "kv", PE_CMP_KV },
+    { "gpp", PE_CMP_GPP },
     { NULL, PE_CMP_TCF }
 };
+
+
+static ngx_int_t
+ngx_http_privacy_cookie_name_check(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name)
+{
+    if (name->len == 0
+        || ngx_strlchr(name->data, name->data + name->len, '=')
+        || ngx_strlchr(name->data, name->data + name->len, ';'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid cookie name \"%V\" in \"%V\" directive",
+                           name, &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
 
 
 char *
@@ -73,18 +98,13 @@ ngx_http_privacy_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_http_privacy_formats[i].name == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid format \"%V\" in \"%V\" directive, "
-                           "expected \"tcf\", \"onetrust\", \"cookiebot\", "
-                           "\"cookieyes\" or \"kv\"", &value[2], &cmd->name);
+                           "expected \"tcf\", \"gpp\", \"onetrust\", "
+                           "\"cookiebot\", \"cookieyes\" or \"kv\"",
+                           &value[2], &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    if (value[1].len == 0
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '=')
-        || ngx_strlchr(value[1].data, value[1].data + value[1].len, ';'))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid cookie name \"%V\" in \"%V\" directive",
-                           &value[1], &cmd->name);
+    if (ngx_http_privacy_cookie_name_check(cf, cmd, &value[1]) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -95,6 +115,26 @@ ngx_http_privacy_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
 
     cc->name = value[1];
     cc->format = ngx_http_privacy_formats[i].format;
+    ngx_str_null(&cc->sid);
+
+    if (cf->args->nelts == 4) {
+        if (cc->format != PE_CMP_GPP
+            || ngx_strncmp(value[3].data, "sid=", 4) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in \"%V\" "
+                               "directive (only \"gpp\" takes \"sid=\")",
+                               &value[3], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        cc->sid.data = value[3].data + 4;
+        cc->sid.len = value[3].len - 4;
+
+        if (ngx_http_privacy_cookie_name_check(cf, cmd, &cc->sid) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -156,8 +196,20 @@ ngx_http_privacy_consent_category(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (cf->args->nelts == 3 && ngx_strcmp(value[2].data, "explicit") != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\" directive, "
+                           "expected \"explicit\"", &value[2], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (pmcf->categories.nelts == PE_CAT_MAX) {
         return "has too many categories";
+    }
+
+    if (cf->args->nelts == 3) {
+        pmcf->explicit_categories |= 1u << pmcf->categories.nelts;
     }
 
     c = ngx_array_push(&pmcf->categories);
@@ -607,35 +659,104 @@ ngx_http_privacy_gpc(ngx_http_request_t *r)
 
 static void
 ngx_http_privacy_parse_consent(ngx_http_privacy_main_conf_t *pmcf,
-    pe_cmp_e format, ngx_str_t *value, pe_consent_t *consent)
+    pe_cmp_e format, uint64_t sections, ngx_str_t *value,
+    pe_consent_t *consent)
 {
     ngx_uint_t                         hash;
     ngx_http_privacy_consent_entry_t  *e;
 
-    if (value->len == 0 || value->len > NGX_HTTP_PRIVACY_CONSENT_VALUE) {
+    e = NULL;
+    hash = 0;
+
+    if (value->len && value->len <= NGX_HTTP_PRIVACY_CONSENT_VALUE) {
+        hash = ngx_hash_key(value->data, value->len) ^ format
+               ^ (ngx_uint_t) sections;
+        e = &pmcf->consent_cache[hash % NGX_HTTP_PRIVACY_CONSENT_SLOTS];
+
+        if (e->len == value->len && e->hash == hash && e->format == format
+            && e->sections == sections
+            && ngx_memcmp(e->value, value->data, value->len) == 0)
+        {
+            *consent = e->consent;
+            return;
+        }
+    }
+
+    if (format == PE_CMP_GPP) {
+        if (pe_gpp_consent(value->data, value->len, sections, consent) != 0)
+        {
+            consent->granted = PE_CAT_NECESSARY;
+            consent->refused = pe_consent_expressible(PE_CMP_GPP);
+        }
+
+    } else {
         (void) pe_consent_parse(format, value->data, value->len,
                                 &pmcf->pe_categories, consent);
-        return;
     }
 
-    hash = ngx_hash_key(value->data, value->len) ^ format;
-    e = &pmcf->consent_cache[hash % NGX_HTTP_PRIVACY_CONSENT_SLOTS];
+    if (e) {
+        ngx_memcpy(e->value, value->data, value->len);
+        e->len = value->len;
+        e->hash = hash;
+        e->format = format;
+        e->sections = sections;
+        e->consent = *consent;
+    }
+}
 
-    if (e->len == value->len && e->hash == hash && e->format == format
-        && ngx_memcmp(e->value, value->data, value->len) == 0)
-    {
-        *consent = e->consent;
-        return;
+
+/*
+ * What the consent cookies present say, category by category: each is
+ * decided by the first cookie, in configuration order, that expresses it.
+ * Returns the categories decided; *granted holds those granted.
+ */
+
+static uint32_t
+ngx_http_privacy_consent_sources(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_main_conf_t *pmcf,
+    uint32_t *granted)
+{
+    uint32_t                            decided, said;
+    uint64_t                            sections;
+    ngx_str_t                           value, sid;
+    ngx_uint_t                          i;
+    pe_consent_t                        consent;
+    ngx_http_privacy_consent_cookie_t  *cc;
+
+    decided = 0;
+    *granted = 0;
+
+    if (plcf->consent_cookies == NULL) {
+        return 0;
     }
 
-    (void) pe_consent_parse(format, value->data, value->len,
-                            &pmcf->pe_categories, consent);
+    cc = plcf->consent_cookies->elts;
 
-    ngx_memcpy(e->value, value->data, value->len);
-    e->len = value->len;
-    e->hash = hash;
-    e->format = format;
-    e->consent = *consent;
+    for (i = 0; i < plcf->consent_cookies->nelts; i++) {
+        if (ngx_http_privacy_find_cookie(r, &cc[i].name, &value) != NGX_OK) {
+            continue;
+        }
+
+        /* a GPP string counts only its applicable sections, when told */
+        sections = ~(uint64_t) 0;
+
+        if (cc[i].sid.len
+            && ngx_http_privacy_find_cookie(r, &cc[i].sid, &sid) == NGX_OK
+            && pe_gpp_sid(sid.data, sid.len, &sections) != 0)
+        {
+            /* a section list that does not parse: no consent from it */
+            ngx_str_null(&value);
+        }
+
+        ngx_http_privacy_parse_consent(pmcf, cc[i].format, sections, &value,
+                                       &consent);
+
+        said = (consent.granted | consent.refused) & ~decided;
+        *granted |= consent.granted & said;
+        decided |= said;
+    }
+
+    return decided;
 }
 
 
@@ -644,14 +765,10 @@ ngx_http_privacy_parse_consent(ngx_http_privacy_main_conf_t *pmcf,
 ngx_http_privacy_ctx_t *
 ngx_http_privacy_evaluate(ngx_http_request_t *r)
 {
-    uint32_t                            all;
-    ngx_str_t                           value;
-    ngx_uint_t                          i;
-    pe_consent_t                        consent;
-    ngx_http_privacy_ctx_t             *ctx;
-    ngx_http_privacy_loc_conf_t        *plcf;
-    ngx_http_privacy_main_conf_t       *pmcf;
-    ngx_http_privacy_consent_cookie_t  *cc;
+    uint32_t                       all, decided, granted, open;
+    ngx_http_privacy_ctx_t        *ctx;
+    ngx_http_privacy_loc_conf_t   *plcf;
+    ngx_http_privacy_main_conf_t  *pmcf;
 
     r = r->main;
 
@@ -669,31 +786,18 @@ ngx_http_privacy_evaluate(ngx_http_request_t *r)
 
     ngx_http_privacy_region_evaluate(r, plcf, ctx);
 
-    /* no cookie at all: nothing granted, nothing refused */
-    consent.granted = PE_CAT_NECESSARY;
-    consent.refused = 0;
-
-    if (plcf->consent_cookies) {
-        cc = plcf->consent_cookies->elts;
-
-        for (i = 0; i < plcf->consent_cookies->nelts; i++) {
-            if (ngx_http_privacy_find_cookie(r, &cc[i].name, &value)
-                == NGX_OK)
-            {
-                ngx_http_privacy_parse_consent(pmcf, cc[i].format, &value,
-                                               &consent);
-                break;
-            }
-        }
-    }
-
     all = (pmcf->categories.nelts >= 32)
           ? 0xffffffffu : ((1u << pmcf->categories.nelts) - 1);
+
+    decided = ngx_http_privacy_consent_sources(r, plcf, pmcf, &granted);
+
+    /* what no cookie spoke of: the policy, never an explicit category */
+    open = all & ~decided & ~pmcf->explicit_categories;
 
     switch (ctx->mode) {
 
     case NGX_HTTP_PRIVACY_OPT_OUT:
-        ctx->granted = all & ~consent.refused;
+        ctx->granted = (granted | open) & all;
         break;
 
     case NGX_HTTP_PRIVACY_BLOCK:
@@ -701,7 +805,7 @@ ngx_http_privacy_evaluate(ngx_http_request_t *r)
         break;
 
     default: /* NGX_HTTP_PRIVACY_OPT_IN */
-        ctx->granted = consent.granted & all;
+        ctx->granted = granted & all;
         break;
     }
 

@@ -63,14 +63,14 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       NULL },
 
     { ngx_string("privacy_consent_cookie"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_privacy_consent_cookie,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
     { ngx_string("privacy_consent_category"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_privacy_consent_category,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

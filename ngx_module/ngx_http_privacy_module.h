@@ -83,6 +83,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                  name;
     pe_cmp_e                   format;
+    ngx_str_t                  sid;         /* gpp: __gpp_sid, or empty */
 } ngx_http_privacy_consent_cookie_t;
 
 
@@ -114,6 +115,7 @@ typedef struct {
     ngx_uint_t                 hash;
     size_t                     len;         /* 0: empty */
     pe_cmp_e                   format;
+    uint64_t                   sections;    /* gpp: applicable sections */
     pe_consent_t               consent;
     u_char                     value[NGX_HTTP_PRIVACY_CONSENT_VALUE];
 } ngx_http_privacy_consent_entry_t;
@@ -121,6 +123,7 @@ typedef struct {
 
 typedef struct {
     ngx_array_t                categories;  /* ngx_str_t, index = bit */
+    uint32_t                   explicit_categories;
     pe_categories_t            pe_categories;
     ngx_array_t                groups;      /* ngx_http_privacy_group_t */
     ngx_array_t               *cookie_classes;

@@ -18,7 +18,8 @@ my $t = PETest->new;
 $t->upstream('app');
 
 $t->nginx_start(<<'EOF');
-    privacy_consent_category ai_processing;
+    privacy_consent_category ai_processing explicit;
+    privacy_consent_category product_news;
     large_client_header_buffers 4 32k;
 
     server {
@@ -33,6 +34,7 @@ $t->nginx_start(<<'EOF');
         privacy_consent_cookie OptanonConsent onetrust;
         privacy_consent_cookie CookieConsent cookiebot;
         privacy_consent_cookie cookieyes-consent cookieyes;
+        privacy_consent_cookie __gpp gpp sid=__gpp_sid;
         privacy_consent_cookie pe_consent kv;
 
         location /consent {
@@ -139,18 +141,64 @@ is(consent("OptanonConsent=groups=C0002%3A1; euconsent-v2=$reject"),
 is(consent('OptanonConsent=groups=C0002%3A1; other=1'),
    'necessary,analytics', 'only OneTrust present: it decides');
 
-# opt-out regions: granted unless refused; a broken cookie refuses all
+# each category is decided by the first present cookie that speaks of it
+is(consent("euconsent-v2=$reject; pe_consent=ai_processing:1"),
+   'necessary,ai_processing',
+   'TCF reject-all and the first-party opt-in: they combine');
+is(consent("pe_consent=analytics:0,ai_processing:1; euconsent-v2=$accept"),
+   "$all,ai_processing",
+   'TCF (configured first) decides analytics, kv only ai_processing');
+is(consent('euconsent-v2=CQujIwAQ; pe_consent=ai_processing:1,marketing:1'),
+   'necessary,ai_processing',
+   'a broken TC string refuses the four, and cannot speak for the opt-in');
+is(consent('OptanonConsent=groups=C0002%3A1; pe_consent=marketing:1,'
+           . 'analytics:0'),
+   'necessary,analytics,marketing',
+   'OneTrust speaks of analytics only: kv decides marketing');
+
+# opt-out regions: granted unless refused, never an explicit category
 my %ca = ('CF-IPCountry' => 'US', 'CF-Region-Code' => 'CA');
-is(consent(undef, %ca), "$all,ai_processing",
-   'opt-out without a cookie: everything');
+is(consent(undef, %ca), "$all,product_news",
+   'opt-out without a cookie: everything but the explicit ai_processing');
 is(consent('OptanonConsent=groups=C0004%3A0', %ca),
-   'necessary,preferences,analytics,ai_processing',
+   'necessary,preferences,analytics,product_news',
    'opt-out: what the cookie refuses is refused');
-is(consent('OptanonConsent=garbage', %ca), 'necessary',
-   'opt-out with a cookie that does not parse: necessary only');
+is(consent('OptanonConsent=garbage', %ca), 'necessary,product_news',
+   'opt-out with a cookie that does not parse: none of the four');
 is(consent(undef, %ca, 'Sec-GPC' => '1'),
-   'necessary,preferences,analytics,ai_processing',
+   'necessary,preferences,analytics,product_news',
    'opt-out with GPC: marketing refused');
+is(consent('pe_consent=ai_processing:1', %ca, 'Sec-GPC' => '1'),
+   'necessary,preferences,analytics,ai_processing,product_news',
+   'opt-out: ai_processing only when a cookie names it');
+is(consent('pe_consent=product_news:0', %ca), "$all",
+   'opt-out: a custom category refused by the cookie');
+is(consent('pe_consent=ai_processing:1', 'CF-IPCountry' => 'DE'),
+   'necessary,ai_processing', 'opt-in: the opt-in alone');
+
+# GPP (strings from the IAB's @iabgpp/cmpapi 3.2.0): a US section refuses
+# marketing on an opt-out and speaks of nothing else; __gpp_sid narrows
+# the sections that count
+my $usnat_out = 'DBABLA~CEAQAAAAAABA.QA';
+my $gpp_tcf_all = 'DBABMA~CQujIwAQujIwAAKABAENBkEgAP_AAAAAAAYgF5wAoAAgAEAv'
+                . 'MAAAAAAA.IAAA.YAAAAAAAAAAA';
+is(consent("__gpp=$usnat_out", %ca),
+   'necessary,preferences,analytics,product_news',
+   'GPP usnat opted out of sale: marketing refused, the rest by policy');
+is(consent("__gpp=$usnat_out; __gpp_sid=2", %ca), "$all,product_news",
+   '... unless __gpp_sid says usnat does not apply');
+is(consent("__gpp=$usnat_out; __gpp_sid=7", %ca),
+   'necessary,preferences,analytics,product_news', '... __gpp_sid=7: it does');
+is(consent("__gpp=$usnat_out; __gpp_sid=seven", %ca),
+   'necessary,product_news',
+   'a __gpp_sid that does not parse: the GPP string grants none of the four');
+is(consent("__gpp=$usnat_out"), 'necessary',
+   'GPP usnat in an opt-in region: it cannot grant');
+is(consent("__gpp=$gpp_tcf_all; pe_consent=ai_processing:1"),
+   "$all,ai_processing", 'GPP section 2 accept-all and the opt-in');
+is(consent('__gpp=DBABLA~CEAQ; pe_consent=ai_processing:1', %ca),
+   'necessary,ai_processing,product_news',
+   'a broken GPP string refuses the four, not the opt-in');
 
 # unknown region: opt-in whatever the cookie's absence
 is(consent(undef, 'CF-IPCountry' => 'XX'), 'necessary',

@@ -24,7 +24,7 @@ $t->write_file('short.key', 'k' x 31);
 
 $t->nginx_start(<<'EOF');
     privacy_key %%DIR%%/privacy.key;
-    privacy_consent_category ai_processing;
+    privacy_consent_category ai_processing explicit;
 
     server {
         listen 127.0.0.1:%%PORT%%;

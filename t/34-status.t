@@ -17,7 +17,7 @@ use PETest;
 my $t = PETest->new;
 
 $t->nginx_start(<<'EOF', workers => 2);
-    privacy_consent_category ai_processing;
+    privacy_consent_category ai_processing explicit;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -135,6 +135,15 @@ my @bad = (
      'a bad network'],
     ['privacy_consent_cookie euconsent-v2 tcf3;',
      qr/invalid format "tcf3" in "privacy_consent_cookie"/, 'a bad format'],
+    ['privacy_consent_cookie euconsent-v2 tcf sid=__gpp_sid;',
+     qr/invalid parameter "sid=__gpp_sid" in "privacy_consent_cookie" directive \(only "gpp" takes "sid="\)/,
+     'sid= on a format other than gpp'],
+    ['privacy_consent_cookie __gpp gpp sid=;',
+     qr/invalid cookie name "" in "privacy_consent_cookie"/,
+     'an empty sid= cookie name'],
+    ['privacy_consent_category ai_processing explicitly;',
+     qr/invalid parameter "explicitly" in "privacy_consent_category" directive, expected "explicit"/,
+     'a misspelt explicit'],
     ['privacy_consent_category AI;',
      qr/invalid category "AI" in "privacy_consent_category"/,
      'an upper-case category'],

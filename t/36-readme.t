@@ -2,7 +2,9 @@
 
 # The README's nginx examples are configurations that work: each is taken
 # out of the README, its paths pointed at this repository (conf/, a test
-# key), TLS and the upstream made local, and run through nginx -t.
+# key), TLS and the upstream made local, and run through nginx -t.  The
+# worked example of a Cloudflare-fronted site is then run, and what the
+# README says of it is checked sentence by sentence.
 
 use strict;
 use warnings;
@@ -41,5 +43,93 @@ for my $i (0 .. $#blocks) {
     my ($rc, $out) = $t->nginx_test_conf($http);
     is($rc, 0, "example $i passes nginx -t") or diag($out);
 }
+
+my ($worked) = grep { /privacy_consent_cookie __gpp gpp/ } @blocks;
+ok($worked, 'the worked example is there') or done_testing(), exit;
+my ($http) = $worked =~ /^http \{\n(.*)^\}/ms;
+$http =~ s{/etc/privacy-edge/cdn/}{$top/conf/cdn/}g;
+$http =~ s{/etc/privacy-edge/cookies\.conf}{$top/conf/cookies.conf}g;
+$http =~ s{/etc/privacy-edge/privacy\.key}{%%DIR%%/privacy.key}g;
+$http =~ s{/var/log/nginx/}{%%DIR%%/logs/}g;
+$http =~ s{log_format privacy }{log_format readme }g;
+$http =~ s{(access_log \S+) privacy;}{$1 readme;}g;
+# loopback stands in for Cloudflare's network, the app and backend for a
+# recording upstream
+$http =~ s{listen \d+( ssl)?;}
+          {listen 127.0.0.1:%%PORT%%;\n        privacy_region_trust 127.0.0.0/8;}g;
+$http =~ s{http://app;|http://127\.0\.0\.1:9000;}
+          {http://127.0.0.1:%%PORT_up_app%%;}g;
+$t->upstream('app', headers => "Set-Cookie: _ga=GA1.1.1; Path=/\r\n"
+                               . "Set-Cookie: session=s1; Path=/\r\n");
+$t->nginx_start($http);
+my $port = $t->port;
+
+my $video = sample('mp4', 4096);
+my $upload = multipart_body('B0', ['prompt', undef, undef, 'a dance'],
+                            ['file', 'clip.mp4', 'video/mp4', $video]);
+my %mp = ('Content-Type' => 'multipart/form-data; boundary=B0');
+my $tc_all = 'CQujIwAQujIwAAKABAENBkEgAP_AAAAAAAYgF5wAoAAgAEAvMAAAAAAA';
+
+sub consent_logged {
+    my ($uri) = @_;
+    for (1 .. 40) {
+        my $log = $t->read_file('logs/access.log') // '';
+        return $1 if $log =~ m{"GET \Q$uri\E [^"]*" \d+ .*consent=(\S*)};
+        select(undef, undef, undef, 0.05);
+    }
+    return undef;
+}
+
+# "A visitor from Germany without consent gets only necessary cookies
+# through, in both directions."
+my $mark = $t->upstream_mark('app');
+my $r = http_get($port, '/page-de', 'CF-IPCountry' => 'DE',
+                 Cookie => '_ga=GA1.1.2; session=s0');
+my ($seen) = $t->upstream_since($mark, 'app');
+like($seen->{head}, qr/^cookie: session=s0\r?$/mi,
+     'Germany, no consent: only the necessary cookie reaches the app');
+is($r->{headers}{'set-cookie'}, 'session=s1; Path=/',
+   '... and only the necessary Set-Cookie reaches the visitor');
+
+# "A POST /v1/jobs from them is refused 403 consent_required before a
+# byte of the video is read."
+$mark = $t->upstream_mark('app');
+$r = http_post($port, '/v1/jobs', $upload, %mp, 'CF-IPCountry' => 'DE');
+is($r->{status}, 403, 'Germany, no consent: the upload is refused 403');
+like($r->{body}, qr/"error":"consent_required"/, '... consent_required');
+my @none = $t->upstream_since($mark, 'app');
+is(scalar @none, 0, '... and the backend saw nothing of it');
+
+# "A visitor from California with Sec-GPC: 1 has every built-in category
+# but marketing, and no ai_processing: their upload is refused too"
+http_get($port, '/page-ca', 'CF-IPCountry' => 'US', 'CF-Region-Code' => 'CA',
+         'Sec-GPC' => '1');
+is(consent_logged('/page-ca'), 'necessary,preferences,analytics',
+   'California with GPC: every built-in category but marketing');
+$r = http_post($port, '/v1/jobs', $upload, %mp, 'CF-IPCountry' => 'US',
+               'CF-Region-Code' => 'CA', 'Sec-GPC' => '1');
+is($r->{status}, 403, '... and no upload without the opt-in');
+
+# "until they tick the site's opt-in"
+$r = http_post($port, '/v1/jobs', $upload, %mp, 'CF-IPCountry' => 'US',
+               'CF-Region-Code' => 'CA', 'Sec-GPC' => '1',
+               Cookie => 'pe_consent=ai_processing:1');
+is($r->{status}, 200, '... with it, the upload goes through');
+
+# "A German visitor who accepted all in the TCF banner and ticked the
+# opt-in has all five, and uploads."
+http_get($port, '/page-de-all', 'CF-IPCountry' => 'DE',
+         Cookie => "euconsent-v2=$tc_all; pe_consent=ai_processing:1");
+is(consent_logged('/page-de-all'),
+   'necessary,preferences,analytics,marketing,ai_processing',
+   'Germany, TCF accept-all and the opt-in: all five');
+$mark = $t->upstream_mark('app');
+$r = http_post($port, '/v1/jobs', $upload, %mp, 'CF-IPCountry' => 'DE',
+               Cookie => "euconsent-v2=$tc_all; pe_consent=ai_processing:1");
+is($r->{status}, 200, '... and the upload goes through');
+my @taken = $t->upstream_since($mark, 'app');
+is(scalar @taken, 1, '... to the backend');
+
+$t->nginx_stop;
 
 done_testing();

@@ -257,7 +257,7 @@ sub edge_conf {
     my ($dir, $bport) = @_;
     return <<"EOF";
     privacy_key $dir/context.key;
-    privacy_consent_category ai_processing;
+    privacy_consent_category ai_processing explicit;
     privacy_consent_cookie pe_consent kv;
     privacy_subject \$http_x_account;
 

@@ -149,6 +149,35 @@ $http
 CONF
 }
 
+# The http{} block of the shipped conf/nginx.conf, as an operator would
+# install it, with only its paths and addresses moved into the test's
+# prefix: the key, the cookie list, Redis, the backend, the listen port
+# and its logs (its access log becomes shipped.log, format "shipped").
+# shipped_http(redis => PORT, backend => PORT)
+sub shipped_http {
+    my ($self, %o) = @_;
+    my $conf = $self->read_file("$TOP/conf/nginx.conf")
+        // die "conf/nginx.conf: $!";
+    my ($http) = $conf =~ /^http \{\n(.*)^\}/ms
+        or die 'conf/nginx.conf: no http block';
+    my $d = $self->{dir};
+
+    $self->write_file('privacy.key', 'k' x 32) unless -f "$d/privacy.key";
+    $http =~ s{/etc/privacy-edge/privacy\.key}{$d/privacy.key}g;
+    $http =~ s{/etc/privacy-edge/cookies\.conf}{$TOP/conf/cookies.conf}g;
+    $http =~ s{privacy_redis 127\.0\.0\.1:6379}
+              {privacy_redis 127.0.0.1:$o{redis}}g if $o{redis};
+    $http =~ s{server 127\.0\.0\.1:9000;}{server 127.0.0.1:$o{backend};}g
+        if $o{backend};
+    $http =~ s{listen 127\.0\.0\.1:8080;}{listen 127.0.0.1:%%PORT%%;}g;
+    $http =~ s{log_format privacy }{log_format shipped }g;
+    $http =~ s{access_log /var/log/nginx/\S+ privacy;}
+              {access_log $d/shipped.log shipped;}g;
+    die 'conf/nginx.conf: a path the test does not know: ' . $1
+        if $http =~ m{(/(?:etc|var|run)/\S+)};
+    return $http;
+}
+
 # nginx -t: (exit code, everything it printed)
 sub nginx_test_conf {
     my ($self, $http, %opt) = @_;
