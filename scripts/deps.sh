@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages privacy-edge needs, those missing only.
-# Idempotent: a machine that has them all is left alone (no apt-get at all).
+# Installs the Debian packages privacy-edge needs, those missing only, and
+# the IAB's reference libraries the tests check consent decoding against
+# (t/iab, by npm, at the versions t/iab/package.json pins).
+# Idempotent: a machine that has them all is left alone (no apt-get, no npm,
+# no network at all).
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,8 @@ packages=(
     openssl
     # the benchmarks
     wrk
+    # the tests' reference for what is a country (ISO 3166-1)
+    iso-codes
 )
 
 missing=()
@@ -24,28 +29,54 @@ for p in "${packages[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+# node and npm run the IAB's libraries (t/37-consent-iab.t); a machine with
+# a node of its own (NodeSource's brings npm) keeps it
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}"
+
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+
+    export DEBIAN_FRONTEND=noninteractive
+    # the Debian nginx package starts the system nginx on port 80 where it
+    # can; policy-rc.d keeps package scripts from starting services during
+    # install
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod +x "$policy"
+        made_policy=1
+    fi
+    trap '[ $made_policy -eq 1 ] && $sudo rm -f "$policy"' EXIT
+
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "deps: installing ${missing[*]}"
-
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
+# @iabtcf/core and @iabgpp/cmpapi in t/iab/node_modules, exactly the pinned
+# versions: npm only when one is missing or another version.  No lockfile
+# (t/iab/.npmrc): it would name registry hosts.
+iab="$(cd "$(dirname "$0")/.." && pwd)/t/iab"
+if ! node -e '
+    const dir = process.argv[1];
+    const deps = require(dir + "/package.json").dependencies;
+    for (const [name, want] of Object.entries(deps)) {
+        let have;
+        try {
+            have = require(dir + "/node_modules/" + name + "/package.json")
+                .version;
+        } catch (e) {
+            have = null;
+        }
+        if (have !== want) process.exit(1);
+    }' "$iab"; then
+    echo "deps: npm install in t/iab"
+    (cd "$iab" && npm install --no-package-lock --no-audit --no-fund \
+                              --loglevel=error)
 fi
-
-export DEBIAN_FRONTEND=noninteractive
-# the Debian nginx package starts the system nginx on port 80 where it can;
-# policy-rc.d keeps package scripts from starting services during install
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-    $sudo chmod +x "$policy"
-    made_policy=1
-fi
-trap '[ $made_policy -eq 1 ] && $sudo rm -f "$policy"' EXIT
-
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
