@@ -133,7 +133,8 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       NULL },
 
     { ngx_string("privacy_limit"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LMT_CONF
+                        |NGX_CONF_1MORE,
       ngx_http_privacy_limit,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -558,7 +559,9 @@ ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_str_t            request_id = ngx_string("request_id");
     ngx_pool_cleanup_t  *cln;
 
-    if (ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK) {
+    if (ngx_http_privacy_consent_init_main(cf, pmcf) != NGX_OK
+        || ngx_http_privacy_upload_init_main(cf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

@@ -141,6 +141,7 @@ typedef struct {
 
 typedef struct {
     off_t                      upload_max_size;
+    off_t                      core_body_size;   /* see upload_merge */
     ngx_array_t               *upload_types;
     ngx_flag_t                 upload_sniff;
 
@@ -321,6 +322,7 @@ char *ngx_http_privacy_upload_type(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_privacy_upload_max_size(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_privacy_upload_init_main(ngx_conf_t *cf);
 char *ngx_http_privacy_upload_merge(ngx_conf_t *cf,
     ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf);
 

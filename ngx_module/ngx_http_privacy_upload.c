@@ -54,12 +54,16 @@ struct ngx_http_privacy_upload_s {
     ngx_buf_t                    *hold;
 
     unsigned                      in_file:1;
+    unsigned                      deferred:1;   /* length unknown, no byte
+                                                   seen yet */
     unsigned                      sniffing:1;
     unsigned                      verdict:1;    /* the first file judged */
     unsigned                      released:1;   /* nothing held any more */
 };
 
 
+static ngx_int_t ngx_http_privacy_upload_start(
+    ngx_http_privacy_upload_t *up);
 static ngx_int_t ngx_http_privacy_upload_file(ngx_http_privacy_upload_t *up,
     const char *type, size_t len);
 static ngx_int_t ngx_http_privacy_upload_data(ngx_http_privacy_upload_t *up,
@@ -92,10 +96,6 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx)
 {
     off_t                       len;
-    ngx_int_t                   rc;
-    ngx_str_t                  *raw;
-    ngx_table_elt_t            *ct;
-    pe_media_type_t             mt;
     ngx_http_privacy_upload_t  *up;
 
     if (ctx->upload_checked) {
@@ -133,6 +133,38 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
         ctx->upload = up;
         return NGX_DECLINED;
     }
+
+    if (len < 0) {
+        /*
+         * Chunked, or HTTP/2 without a length: an empty body is no upload
+         * (as "Content-Length: 0" is none), and whether this one is empty
+         * is known at its first byte or at its end.
+         */
+        up->deferred = 1;
+        ctx->upload = up;
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_privacy_upload_start(up);
+}
+
+
+/* what the Content-Type says the body is: multipart, or one raw file */
+
+static ngx_int_t
+ngx_http_privacy_upload_start(ngx_http_privacy_upload_t *up)
+{
+    off_t                    len;
+    ngx_int_t                rc;
+    ngx_str_t               *raw;
+    ngx_table_elt_t         *ct;
+    pe_media_type_t          mt;
+    ngx_http_request_t      *r;
+    ngx_http_privacy_ctx_t  *ctx;
+
+    r = up->request;
+    ctx = up->ctx;
+    len = r->headers_in.content_length_n;
 
     ct = r->headers_in.content_type;
 
@@ -515,6 +547,15 @@ ngx_http_privacy_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
+        if (up->deferred && (b->in_file || b->last > b->pos)) {
+            up->deferred = 0;
+
+            rc = ngx_http_privacy_upload_start(up);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+
         if (b->in_file) {
             /* bodies reach this filter in memory; count what is not */
             up->received += b->file_last - b->file_pos;
@@ -531,7 +572,12 @@ ngx_http_privacy_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    if (last) {
+    if (last && up->deferred) {
+        /* it ended before a byte of it came: no upload */
+        up->deferred = 0;
+        up->verdict = 1;
+
+    } else if (last) {
         rc = ngx_http_privacy_upload_finish(up);
         if (rc != NGX_OK) {
             return rc;
@@ -723,6 +769,73 @@ ngx_http_privacy_upload_max_size(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * Where privacy_upload_max_size is set it governs: nginx's own
+ * client_max_body_size check runs earlier (when the location is found, and
+ * in the chunked parser) and would answer its plain 413 page first, so it
+ * is lifted and the module enforces the cap.  But a client_max_body_size
+ * set at the same or a more specific level than the privacy_upload_max_size
+ * in force is a decision too: the stricter of the two is the cap.
+ *
+ * The core module's configuration is merged before ours, level by level
+ * from the http block down; core_body_size keeps the core's value at each
+ * level as the core module left it.  A value that differs from its
+ * parent's was set at that level.  (A level that sets exactly its
+ * parent's value is taken as inheriting it.)
+ */
+
+static void
+ngx_http_privacy_upload_cap(ngx_http_core_loc_conf_t *clcf,
+    ngx_http_privacy_loc_conf_t *conf, off_t parent_core)
+{
+    off_t  core;
+
+    core = clcf->client_max_body_size;
+    conf->core_body_size = core;
+
+    if (conf->upload_max_size == 0) {
+        return;
+    }
+
+    /* set here, so as specific as the cap or more: the stricter */
+    if (core != parent_core && core && core < conf->upload_max_size) {
+        conf->upload_max_size = core;
+    }
+
+    clcf->client_max_body_size = 0;
+}
+
+
+ngx_int_t
+ngx_http_privacy_upload_init_main(ngx_conf_t *cf)
+{
+    ngx_http_core_loc_conf_t     *clcf;
+    ngx_http_privacy_loc_conf_t  *plcf;
+
+    /* the http block's own: never merged, so unset is still unset here */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_privacy_module);
+
+    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
+        /* nginx's default, which the servers will inherit */
+        plcf->core_body_size = 1024 * 1024;
+        return NGX_OK;
+    }
+
+    plcf->core_body_size = clcf->client_max_body_size;
+
+    if (plcf->upload_max_size != NGX_CONF_UNSET
+        && plcf->upload_max_size != 0 && plcf->core_body_size != 0
+        && plcf->core_body_size < plcf->upload_max_size)
+    {
+        /* both set in the http block: the stricter */
+        plcf->upload_max_size = plcf->core_body_size;
+    }
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_privacy_upload_merge(ngx_conf_t *cf,
     ngx_http_privacy_loc_conf_t *prev, ngx_http_privacy_loc_conf_t *conf)
@@ -732,17 +845,8 @@ ngx_http_privacy_upload_merge(ngx_conf_t *cf,
     ngx_conf_merge_off_value(conf->upload_max_size, prev->upload_max_size, 0);
     ngx_conf_merge_value(conf->upload_sniff, prev->upload_sniff, 0);
 
-    /*
-     * Where privacy_upload_max_size is set it governs: nginx's own
-     * client_max_body_size check runs earlier (when the location is found,
-     * and in the chunked parser) and would answer its plain 413 page
-     * first.  The core module's configuration is merged before ours.
-     */
-
-    if (conf->upload_max_size) {
-        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-        clcf->client_max_body_size = 0;
-    }
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    ngx_http_privacy_upload_cap(clcf, conf, prev->core_body_size);
 
     if (conf->upload_types == NULL) {
         conf->upload_types = prev->upload_types;

@@ -1,7 +1,10 @@
 #!/usr/bin/perl
 
 # Bad arguments to the upload directives fail nginx -t with an [emerg]
-# message naming the directive and the value; good ones pass.
+# message naming the directive and the value; good ones pass.  An
+# inherited privacy_upload_max_size never loosens a client_max_body_size
+# set at the same or a more specific level; an empty body without a length
+# (chunked, HTTP/2) is no upload.
 
 use strict;
 use warnings;
@@ -47,5 +50,93 @@ $t->conf_fails(loc('privacy_upload_type image/png;'),
 $t->conf_fails(loc('privacy_upload_sniff maybe;'),
                qr/invalid value "maybe" in "privacy_upload_sniff"/,
                'sniff neither on nor off');
+
+# the [emerg] lines above are nginx -t's; the server's log starts anew
+$t->write_file('error.log', '');
+$t->upstream('app');
+$t->nginx_start(<<'EOF', ports => [$t->port, $t->port('srv'), $t->port('h2')]);
+    privacy_upload_max_size 1g;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        listen 127.0.0.1:%%PORT_h2%% http2;
+
+        location /strict {
+            client_max_body_size 1k;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        location /both {
+            privacy_upload_max_size 2k;
+            client_max_body_size 1k;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        location /typed {
+            privacy_upload_type image/png 1m;
+            privacy_upload_sniff on;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_srv%%;
+        client_max_body_size 1k;
+
+        location /own {
+            privacy_upload_max_size 2k;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        location / {
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+    }
+EOF
+
+my $port = $t->port;
+my $chunked = sub {
+    my ($p, $uri, $data, $type) = @_;
+    my $body = length $data
+        ? sprintf('%x', length $data) . "\r\n$data\r\n0\r\n\r\n"
+        : "0\r\n\r\n";
+    return http($p, "POST $uri HTTP/1.1\r\nHost: x\r\n"
+                    . ($type ? "Content-Type: $type\r\n" : '')
+                    . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    . $body);
+};
+
+my $r = http_post($port, '/strict', 'x' x 1280);
+is($r->{status}, 413, 'http-level privacy_upload_max_size 1g, location '
+   . 'client_max_body_size 1k: 1280 bytes refused');
+like($r->{body}, qr/"error":"upload_too_large","limit":1024/,
+     '... with the JSON refusal, at the stricter limit');
+is($chunked->($port, '/strict', 'x' x 1280)->{status}, 413,
+   '... chunked too');
+is(http_post($port, '/strict', 'x' x 512)->{status}, 200,
+   '... 512 bytes pass');
+is(http_post($port, '/both', 'x' x 1500)->{status}, 413,
+   'both set in one location: the stricter (1k)');
+is(http_post($t->port('srv'), '/', 'x' x 1500)->{status}, 413,
+   'client_max_body_size 1k in the server, the 1g inherited: 1k');
+is(http_post($t->port('srv'), '/own', 'x' x 1500)->{status}, 200,
+   'privacy_upload_max_size 2k in the location, more specific than the '
+   . "server's 1k: it governs");
+
+# an empty body is no upload, whether its length is said or not
+is(http_post($port, '/typed', '')->{status}, 200,
+   'Content-Length: 0 without a type: passes');
+is($chunked->($port, '/typed', '')->{status}, 200,
+   'an empty chunked body without a type: passes');
+is($chunked->($port, '/typed', 'x' x 10)->{status}, 415,
+   'a chunked body with bytes and no type: 415');
+is($chunked->($port, '/typed', 'x' x 10, 'image/png')->{status}, 415,
+   'a chunked body that is not the PNG it says: 415');
+is(http2_request($t->port('h2'), '/typed', [''])->{status}, 200,
+   'HTTP/2, one empty DATA frame: passes');
+is(http2_request($t->port('h2'), '/typed', ['x' x 10])->{status}, 415,
+   'HTTP/2 with bytes and no type: 415');
+
+$t->nginx_stop;
 
 done_testing();

@@ -29,12 +29,21 @@ $t->nginx_start(<<'EOF', workers => 2);
     privacy_limit_zone $http_x_user zone=paced:1m rate=10r/s;
     privacy_limit_zone $http_x_user zone=daily:1m rate=3r/d;
     privacy_limit_zone $http_x_user zone=tiny:32k rate=1r/m;
+    privacy_limit_zone $http_x_user zone=writes:1m rate=1r/m;
 
     log_format limits '$request_uri $status $privacy_limit_status';
 
     server {
         listen 127.0.0.1:%%PORT%%;
         access_log %%DIR%%/limits.log limits;
+
+        # only writing methods are charged: reading is free
+        location /writes {
+            limit_except GET {
+                privacy_limit zone=writes burst=1 nodelay;
+            }
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
 
         location /burst {
             privacy_limit zone=per_ip burst=4 nodelay;
@@ -179,6 +188,18 @@ is($rejected, 8, '... 8 rejected (7, and the one after the reload)');
 like(http_get($port, '/status?format=prometheus')->{body},
      qr/^privacy_limit_requests_total\{outcome="rejected"\} $rejected$/m,
      '... in Prometheus text too');
+
+# privacy_limit inside limit_except: reading never spends the quota
+my @reads = map { http_get($port, '/writes', 'X-User' => 'w')->{status} }
+            1 .. 6;
+is("@reads", '200 200 200 200 200 200', 'six GETs: none charged');
+$r = http_get($port, '/writes', 'X-User' => 'w');
+ok(!defined $r->{headers}{ratelimit}, '... and they carry no RateLimit');
+my @writes = map { http_post($port, '/writes', 'x', 'X-User' => 'w')->{status} }
+             1 .. 3;
+is("@writes", '200 200 429', 'POSTs: burst 1 at 1r/m, then 429');
+is(http_get($port, '/writes', 'X-User' => 'w')->{status}, 200,
+   'a GET after the writes are exhausted still passes');
 
 $t->nginx_stop;
 
