@@ -260,39 +260,14 @@ ngx_http_privacy_context_value(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_privacy_anon_addr(ngx_http_request_t *r, ngx_str_t *out)
 {
-    u_char                buf[NGX_SOCKADDR_STRLEN];
-    ngx_sockaddr_t        sa;
-    struct sockaddr_in   *sin;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
+    u_char  buf[NGX_SOCKADDR_STRLEN];
 
-    if (r->connection->socklen > (socklen_t) sizeof(ngx_sockaddr_t)) {
+    out->len = ngx_http_privacy_anon_sockaddr(r->connection->sockaddr,
+                                              r->connection->socklen, buf,
+                                              sizeof(buf));
+    if (out->len == 0) {
         return NGX_DECLINED;
     }
-
-    ngx_memcpy(&sa, r->connection->sockaddr, r->connection->socklen);
-
-    switch (sa.sockaddr.sa_family) {
-
-    case AF_INET:
-        sin = &sa.sockaddr_in;
-        sin->sin_addr.s_addr &= htonl(0xffffff00);
-        break;
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = &sa.sockaddr_in6;
-        ngx_memzero(&sin6->sin6_addr.s6_addr[6], 10);
-        break;
-#endif
-
-    default:
-        return NGX_DECLINED;
-    }
-
-    out->len = ngx_sock_ntop(&sa.sockaddr, r->connection->socklen, buf,
-                             sizeof(buf), 0);
 
     out->data = ngx_pnalloc(r->pool, out->len);
     if (out->data == NULL) {

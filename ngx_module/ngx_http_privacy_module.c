@@ -69,6 +69,13 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       0,
       NULL },
 
+    { ngx_string("privacy_error_log_anon"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_privacy_main_conf_t, error_log_anon),
+      NULL },
+
     { ngx_string("privacy_consent_category"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_privacy_consent_category,
@@ -542,6 +549,7 @@ ngx_http_privacy_create_main_conf(ngx_conf_t *cf)
     }
 
     pmcf->request_id_index = NGX_ERROR;
+    pmcf->error_log_anon = NGX_CONF_UNSET;
 
     if (ngx_http_privacy_region_create_main(cf, pmcf) != NGX_OK) {
         return NULL;
@@ -564,6 +572,8 @@ ngx_http_privacy_init_main_conf(ngx_conf_t *cf, void *conf)
     {
         return NGX_CONF_ERROR;
     }
+
+    ngx_conf_init_value(pmcf->error_log_anon, 0);
 
     pmcf->request_id_index = ngx_http_get_variable_index(cf, &request_id);
 
@@ -687,6 +697,7 @@ ngx_http_privacy_init(ngx_conf_t *cf)
     *h = ngx_http_privacy_access_handler;
 
     if (ngx_http_privacy_status_init(cf, pmcf) != NGX_OK
+        || ngx_http_privacy_log_init(cf, pmcf) != NGX_OK
         || ngx_http_privacy_limit_init(cf) != NGX_OK
         || ngx_http_privacy_consent_init(cf) != NGX_OK
         || ngx_http_privacy_refusal_init(cf) != NGX_OK)

@@ -136,6 +136,7 @@ typedef struct {
     ngx_flag_t                 region_used;
     ngx_http_privacy_redis_t  *redis;       /* privacy_redis, or NULL */
     ngx_flag_t                 redis_used;  /* a zone has sync=redis */
+    ngx_flag_t                 error_log_anon;
 } ngx_http_privacy_main_conf_t;
 
 
@@ -277,6 +278,12 @@ ngx_int_t ngx_http_privacy_subject_value(ngx_http_request_t *r,
 ngx_int_t ngx_http_privacy_context_value(ngx_http_request_t *r,
     ngx_http_privacy_ctx_t *ctx);
 ngx_int_t ngx_http_privacy_anon_addr(ngx_http_request_t *r, ngx_str_t *out);
+
+/* the error log's client address: ngx_http_privacy_log.c */
+size_t ngx_http_privacy_anon_sockaddr(struct sockaddr *sockaddr,
+    socklen_t socklen, u_char *buf, size_t size);
+ngx_int_t ngx_http_privacy_log_init(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
 
 /* rate limits: ngx_http_privacy_limit.c */
 char *ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd,

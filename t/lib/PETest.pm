@@ -111,6 +111,7 @@ sub nginx_conf {
     my $workers = $opt{workers} // 1;
     my $master = $opt{master_process} // 'on';
     my $main = $opt{main} // '';
+    my $level = $opt{error_log_level} // 'info';
 
     # the workers run unprivileged when the tests run as root
     chmod 0755, $d;
@@ -126,7 +127,7 @@ daemon off;
 master_process $master;
 worker_processes $workers;
 pid $d/nginx.pid;
-error_log $d/error.log info;
+error_log $d/error.log $level;
 $main
 events {
     worker_connections 1024;
@@ -649,8 +650,10 @@ sub wait_port {
 # response is complete.  Returns the parsed response, raw in {raw}.
 sub http {
     my ($port, $request, %opt) = @_;
+    # from => '127.0.0.6': another loopback address, another client
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp')
+                                  Proto => 'tcp',
+                                  $opt{from} ? (LocalAddr => $opt{from}) : ())
         or die "connect $port: $!";
     binmode $s;
     $s->autoflush(1);
