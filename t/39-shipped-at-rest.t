@@ -28,9 +28,13 @@ my $t = PETest->new;
 # the backend stand-in: a large answer to everything (a job's media)
 $t->upstream('app', body => ($ANSWER x 300000) . "\n");
 my $redis = $t->redis;
-$t->nginx_start($t->shipped_http(redis => $redis,
-                                 backend => $t->port('up_app')),
-                workers => 2, error_log_level => 'notice');
+# as a site would serve it: HTTP/2 beside HTTP/1.1
+my $shipped = $t->shipped_http(redis => $redis,
+                               backend => $t->port('up_app'));
+$shipped =~ s/(listen 127\.0\.0\.1:%%PORT%%;)/$1\n        listen 127.0.0.1:%%PORT_h2%% http2;/
+    or die 'no listen line';
+$t->nginx_start($shipped, workers => 2, error_log_level => 'notice',
+                ports => [$t->port, $t->port('h2')]);
 my $port = $t->port;
 my $dir = $t->dir;
 
@@ -112,6 +116,29 @@ is(parse_response($raw)->{status}, 200, '... then it goes through');
 my @seen = @{ $t->upstream_requests('app') };
 ok((grep { index($_->{body} // '', $PROMPT) >= 0 } @seen),
    '... and the backend has it whole');
+
+# the same over HTTP/2, paused after two DATA frames
+$s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port('h2'),
+                           LocalAddr => $CLIENT)
+    or die "connect: $!";
+binmode $s;
+syswrite($s, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+             . PETest::_h2_frame(4, 0, 0, '')
+             . PETest::_h2_frame(1, 0x4, 1, PETest::_h2_headers('POST',
+                   '/v1/jobs', 'cf-ipcountry' => 'DE',
+                   'cookie' => 'pe_consent=ai_processing:1',
+                   'content-type' => 'multipart/form-data; boundary=Bnd7',
+                   'content-length' => length $body))
+             . PETest::_h2_frame(0, 0, 1, substr($body, 0, 16000))
+             . PETest::_h2_frame(0, 0, 1, substr($body, 16000, 16000)));
+@found = ();
+for (1 .. 10) {
+    sleep 0.1;
+    push @found, on_disk($PROMPT, $PIXELS);
+}
+is(scalar @found, 0, 'an HTTP/2 upload paused after 32 KB: nothing of it on '
+   . 'nginx\'s disk') or diag(join "\n", @found[0 .. 4]);
+close $s;
 
 # a large answer (a job's media, 12 MB) to a client that reads nothing
 $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
