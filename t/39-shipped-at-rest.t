@@ -206,6 +206,16 @@ $t2->nginx_start($t2->shipped_http(redis => $redis,
 my $r = http($t2->port, "GET /v1/jobs HTTP/1.1\r\nHost: x\r\n"
                         . "Connection: close\r\n\r\n", from => $CLIENT);
 is($r->{status}, 502, 'the backend down: 502');
+
+# provider callbacks name no user: a flood from one address is cut short
+my %cb;
+$cb{ http_post($t2->port, '/v1/providers/kling/webhook', '{}',
+               'Content-Type' => 'application/json')->{status} }++
+    for 1 .. 100;
+cmp_ok(100 - ($cb{429} // 0), '>=', 41, 'callbacks: the burst of 40 passes');
+cmp_ok($cb{429} // 0, '>=', 1, '... and a flood of 100 from one address '
+       . 'meets 429 (' . ($cb{429} // 0) . ')');
+
 $t2->nginx_stop;
 
 my @lines;
