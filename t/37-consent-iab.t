@@ -158,26 +158,7 @@ if ($summary{gpp} && $COUNT >= 1000) {
 ###########################################################################
 # nginx
 
-# a module from before gpp and explicit categories: what it understands
-my $conf = $LEGACY ? <<'OLD' : <<'NOW';
-    privacy_consent_category ai_processing;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        keepalive_requests 1000000;
-
-        privacy_region $http_cf_ipcountry;
-        privacy_region_policy eea opt-in;
-        privacy_region_policy default opt-out;
-
-        privacy_consent_cookie euconsent-v2 tcf;
-        privacy_consent_cookie pe_consent kv;
-
-        location /consent {
-            return 200 "$privacy_consent\n";
-        }
-    }
-OLD
+my $conf = <<'NOW';
     privacy_consent_category ai_processing explicit;
 
     server {
@@ -197,6 +178,12 @@ OLD
         }
     }
 NOW
+
+# a module from before gpp and explicit categories: what it understands
+if ($LEGACY) {
+    $conf =~ s/ explicit;/;/;
+    $conf =~ s/^.*__gpp gpp;\n//m;
+}
 
 $t->nginx_start($conf);
 my $port = $t->port;
