@@ -1049,7 +1049,7 @@ ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
     }
 
     if (ctx->mode == NGX_HTTP_PRIVACY_BLOCK) {
-        return ngx_http_privacy_refuse(r, ctx, 451, "region_blocked",
+        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_PRIVACY_REGION_BLOCKED,
                                        ",\"region\":\"%V\"", &ctx->region);
     }
 
@@ -1065,11 +1065,11 @@ ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
         len = ngx_http_privacy_categories_text(pmcf, missing, names,
                                                sizeof(names), 1);
 
-        return ngx_http_privacy_refuse(r, ctx, plcf->require_status,
-                                       "consent_required",
-                                       ",\"category\":\"%V\","
-                                       "\"missing\":[%*s]",
-                                       &first, len, names);
+        return ngx_http_privacy_refuse_with(r, ctx, plcf->require_status,
+                                            NGX_HTTP_PRIVACY_CONSENT_REQUIRED,
+                                            ",\"category\":\"%V\","
+                                            "\"missing\":[%*s]",
+                                            &first, len, names);
     }
 
     if (plcf->cookie_filter && !ctx->cookies_filtered) {

@@ -629,8 +629,8 @@ ngx_http_privacy_limit_reject(ngx_http_request_t *r,
     ctx->retry_after = (retry_ns + 999999999) / 1000000000;
     ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_REJECTED;
 
-    return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                   "rate_limited",
+    return ngx_http_privacy_refuse(r, ctx,
+                                   NGX_HTTP_PRIVACY_RATE_LIMITED,
                                    ",\"limit\":\"%V\",\"retry_after\":%uL",
                                    &zone->name, ctx->retry_after);
 }
@@ -1106,8 +1106,9 @@ ngx_http_privacy_limit_redis_failed(ngx_http_request_t *r,
 
     if (ngx_http_privacy_redis_fail_closed(pmcf->redis)) {
         ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
-        return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "limiter_unavailable", "");
+        return ngx_http_privacy_refuse(r, ctx,
+                                       NGX_HTTP_PRIVACY_LIMITER_UNAVAILABLE,
+                                       "");
     }
 
     /* fail=open: the synced zones limit as local ones, on this node */

@@ -392,8 +392,8 @@ ngx_http_privacy_decision_variable(ngx_http_request_t *r,
     ctx = ngx_http_privacy_get_ctx(r->main);
 
     if (ctx && ctx->status) {
-        v->data = ctx->reason.data;
-        v->len = ctx->reason.len;
+        v->data = ngx_http_privacy_reasons[ctx->reason].name.data;
+        v->len = ngx_http_privacy_reasons[ctx->reason].name.len;
 
     } else {
         ngx_str_set(v, "allow");

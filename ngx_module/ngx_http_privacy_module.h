@@ -179,10 +179,33 @@ typedef struct ngx_http_privacy_upload_s  ngx_http_privacy_upload_t;
 typedef struct ngx_http_privacy_limit_wait_s  ngx_http_privacy_limit_wait_t;
 
 
+/* why a request is refused; each with its status, in one table */
+typedef enum {
+    NGX_HTTP_PRIVACY_ALLOW = 0,
+    NGX_HTTP_PRIVACY_CONSENT_REQUIRED,
+    NGX_HTTP_PRIVACY_REGION_BLOCKED,
+    NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE,
+    NGX_HTTP_PRIVACY_UPLOAD_TYPE,
+    NGX_HTTP_PRIVACY_UPLOAD_MISMATCH,
+    NGX_HTTP_PRIVACY_UPLOAD_MALFORMED,
+    NGX_HTTP_PRIVACY_RATE_LIMITED,
+    NGX_HTTP_PRIVACY_LIMITER_UNAVAILABLE,
+    NGX_HTTP_PRIVACY_REASONS
+} ngx_http_privacy_reason_e;
+
+typedef struct {
+    ngx_str_t                  name;        /* "upload_type" */
+    ngx_uint_t                 status;      /* 415 */
+} ngx_http_privacy_reason_t;
+
+extern const ngx_http_privacy_reason_t
+    ngx_http_privacy_reasons[NGX_HTTP_PRIVACY_REASONS];
+
+
 /* per request; found again after an internal redirect (see _get_ctx) */
 typedef struct {
     ngx_uint_t                 status;      /* of a refusal, 0: allowed */
-    ngx_str_t                  reason;      /* "upload_too_large" */
+    ngx_http_privacy_reason_e  reason;
     ngx_str_t                  body;        /* the JSON body of a refusal */
 
     ngx_http_privacy_upload_t *upload;      /* body inspection, or NULL */
@@ -227,8 +250,11 @@ ngx_http_privacy_ctx_t *ngx_http_privacy_create_ctx(ngx_http_request_t *r);
 
 /* refusal: ngx_http_privacy_refusal.c */
 ngx_int_t ngx_http_privacy_refuse(ngx_http_request_t *r,
-    ngx_http_privacy_ctx_t *ctx, ngx_uint_t status, const char *reason,
+    ngx_http_privacy_ctx_t *ctx, ngx_http_privacy_reason_e reason,
     const char *fmt, ...);
+ngx_int_t ngx_http_privacy_refuse_with(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx, ngx_uint_t status,
+    ngx_http_privacy_reason_e reason, const char *fmt, ...);
 ngx_str_t *ngx_http_privacy_json_escape(ngx_pool_t *pool, u_char *s,
     size_t len);
 ngx_int_t ngx_http_privacy_refusal_init(ngx_conf_t *cf);

@@ -33,19 +33,29 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-/*
- * Records a refusal and returns its status for the caller to return.
- * fmt adds JSON members after "error", each starting with a comma; string
- * values from the client must be escaped by the caller
- * (ngx_http_privacy_json_escape).
- */
-
-ngx_int_t
-ngx_http_privacy_refuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
-    ngx_uint_t status, const char *reason, const char *fmt, ...)
+/* the reasons, as DESIGN names them, each with its status */
+const ngx_http_privacy_reason_t
+    ngx_http_privacy_reasons[NGX_HTTP_PRIVACY_REASONS] =
 {
-    u_char   *p, *last;
-    va_list   args;
+    { ngx_string("allow"), 0 },
+    { ngx_string("consent_required"), NGX_HTTP_FORBIDDEN },
+    { ngx_string("region_blocked"), 451 },
+    { ngx_string("upload_too_large"), NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
+    { ngx_string("upload_type"), NGX_HTTP_UNSUPPORTED_MEDIA_TYPE },
+    { ngx_string("upload_mismatch"), NGX_HTTP_UNSUPPORTED_MEDIA_TYPE },
+    { ngx_string("upload_malformed"), NGX_HTTP_BAD_REQUEST },
+    { ngx_string("rate_limited"), NGX_HTTP_TOO_MANY_REQUESTS },
+    { ngx_string("limiter_unavailable"), NGX_HTTP_SERVICE_UNAVAILABLE }
+};
+
+
+static ngx_int_t
+ngx_http_privacy_vrefuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
+    ngx_uint_t status, ngx_http_privacy_reason_e reason, const char *fmt,
+    va_list args)
+{
+    u_char     *p, *last;
+    ngx_str_t  *name;
 
     if (ctx->status) {
         return ctx->status;      /* the first reason stands */
@@ -56,17 +66,15 @@ ngx_http_privacy_refuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    name = (ngx_str_t *) &ngx_http_privacy_reasons[reason].name;
+
     ctx->status = status;
-    ctx->reason.data = (u_char *) reason;
-    ctx->reason.len = ngx_strlen(reason);
+    ctx->reason = reason;
     ctx->body.data = p;
 
     last = p + NGX_HTTP_PRIVACY_JSON_MAX - 3;
-    p = ngx_slprintf(p, last, "{\"error\":\"%V\"", &ctx->reason);
-
-    va_start(args, fmt);
+    p = ngx_slprintf(p, last, "{\"error\":\"%V\"", name);
     p = ngx_vslprintf(p, last, fmt, args);
-    va_end(args);
 
     *p++ = '}';
     *p++ = LF;
@@ -78,10 +86,52 @@ ngx_http_privacy_refuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
     r->lingering_close = 1;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "privacy: refused %ui %V: %*s", status, &ctx->reason,
+                  "privacy: refused %ui %V: %*s", status, name,
                   ctx->body.len - 1, ctx->body.data);
 
     return status;
+}
+
+
+/*
+ * Records a refusal and returns its status for the caller to return.
+ * fmt adds JSON members after "error", each starting with a comma; string
+ * values from the client must be escaped by the caller
+ * (ngx_http_privacy_json_escape).
+ */
+
+ngx_int_t
+ngx_http_privacy_refuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
+    ngx_http_privacy_reason_e reason, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_privacy_vrefuse(r, ctx,
+                                  ngx_http_privacy_reasons[reason].status,
+                                  reason, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/* likewise, with a status of the operator's (privacy_require status=) */
+
+ngx_int_t
+ngx_http_privacy_refuse_with(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx, ngx_uint_t status,
+    ngx_http_privacy_reason_e reason, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_privacy_vrefuse(r, ctx, status, reason, fmt, args);
+    va_end(args);
+
+    return rc;
 }
 
 
@@ -139,7 +189,7 @@ ngx_http_privacy_refusal_header_filter(ngx_http_request_t *r)
 
     h->hash = 1;
     ngx_str_set(&h->key, "Privacy-Reason");
-    h->value = ctx->reason;
+    h->value = ngx_http_privacy_reasons[ctx->reason].name;
 
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;

@@ -19,20 +19,6 @@
 #define NGX_HTTP_PRIVACY_GROUP_SLOTS  (NGX_HTTP_PRIVACY_GROUPS_MAX + 2)
 
 
-static const char  *ngx_http_privacy_reasons[] = {
-    "allow",
-    "consent_required",
-    "region_blocked",
-    "upload_too_large",
-    "upload_type",
-    "upload_mismatch",
-    "upload_malformed",
-    "rate_limited",
-    "limiter_unavailable",
-    NULL
-};
-
-#define NGX_HTTP_PRIVACY_REASONS  9
 
 
 /* $privacy_limit_status: PASSED, DELAYED, REJECTED, ERROR */
@@ -170,21 +156,7 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
     counters = pmcf->status_zone->data;
 
-    reason = 0;
-
-    if (ctx->status) {
-        for (reason = 1; reason < NGX_HTTP_PRIVACY_REASONS; reason++) {
-            if (ngx_strcmp(ngx_http_privacy_reasons[reason],
-                           ctx->reason.data) == 0)
-            {
-                break;
-            }
-        }
-
-        if (reason == NGX_HTTP_PRIVACY_REASONS) {
-            return NGX_OK;
-        }
-    }
+    reason = ctx->status ? ctx->reason : NGX_HTTP_PRIVACY_ALLOW;
 
     group = ctx->group_index < NGX_HTTP_PRIVACY_GROUP_SLOTS
             ? ctx->group_index : 0;
@@ -298,9 +270,9 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
 
     for (reason = 0; reason < NGX_HTTP_PRIVACY_REASONS; reason++) {
         if (!prometheus) {
-            b->last = ngx_slprintf(b->last, b->end, "%s\"%s\":{",
+            b->last = ngx_slprintf(b->last, b->end, "%s\"%V\":{",
                                    reason ? "," : "",
-                                   ngx_http_privacy_reasons[reason]);
+                                   &ngx_http_privacy_reasons[reason].name);
         }
 
         first = 1;
@@ -318,9 +290,10 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
 
             if (prometheus) {
                 b->last = ngx_slprintf(b->last, b->end,
-                              "privacy_decisions_total{reason=\"%s\","
+                              "privacy_decisions_total{reason=\"%V\","
                               "group=\"%V\"} %uA\n",
-                              ngx_http_privacy_reasons[reason], gname, n);
+                              &ngx_http_privacy_reasons[reason].name, gname,
+                              n);
                 continue;
             }
 

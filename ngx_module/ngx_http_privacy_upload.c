@@ -112,8 +112,8 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
 
     if (plcf->upload_max_size && len > plcf->upload_max_size) {
         return ngx_http_privacy_refuse(r, ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "upload_too_large", ",\"limit\":%O",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE,
+                                       ",\"limit\":%O",
                                        plcf->upload_max_size);
     }
 
@@ -170,8 +170,8 @@ ngx_http_privacy_upload_start(ngx_http_privacy_upload_t *up)
 
     if (ct == NULL) {
         return ngx_http_privacy_refuse(r, ctx,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                       "upload_type", ",\"type\":null");
+                                       NGX_HTTP_PRIVACY_UPLOAD_TYPE,
+                                       ",\"type\":null");
     }
 
     if (pe_media_type_parse(ct->value.data, ct->value.len, &mt) != 0) {
@@ -182,8 +182,8 @@ ngx_http_privacy_upload_start(ngx_http_privacy_upload_t *up)
         }
 
         return ngx_http_privacy_refuse(r, ctx,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                       "upload_type", ",\"type\":\"%V\"",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TYPE,
+                                       ",\"type\":\"%V\"",
                                        raw);
     }
 
@@ -191,8 +191,8 @@ ngx_http_privacy_upload_start(ngx_http_privacy_upload_t *up)
         && ngx_strncmp(mt.type, "multipart/form-data", mt.type_len) == 0)
     {
         if (mt.boundary_len == 0) {
-            return ngx_http_privacy_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                           "upload_malformed",
+            return ngx_http_privacy_refuse(r, ctx,
+                                           NGX_HTTP_PRIVACY_UPLOAD_MALFORMED,
                                            ",\"detail\":\"no boundary\"");
         }
 
@@ -218,8 +218,7 @@ ngx_http_privacy_upload_start(ngx_http_privacy_upload_t *up)
 
     if (up->size_limit && len > up->size_limit) {
         return ngx_http_privacy_refuse(r, ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "upload_too_large",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE,
                                        ",\"limit\":%O,\"type\":\"%V\"",
                                        up->size_limit, &up->type);
     }
@@ -273,8 +272,8 @@ ngx_http_privacy_upload_file(ngx_http_privacy_upload_t *up, const char *type,
         }
 
         return ngx_http_privacy_refuse(r, up->ctx,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                       "upload_type", ",\"type\":\"%V\"%V",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TYPE,
+                                       ",\"type\":\"%V\"%V",
                                        &up->type, &up->part);
     }
 
@@ -283,8 +282,7 @@ allowed:
     if (up->conf->upload_sniff) {
         if (!pe_sniff_known(type, len)) {
             return ngx_http_privacy_refuse(r, up->ctx,
-                                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                   "upload_mismatch",
+                                   NGX_HTTP_PRIVACY_UPLOAD_MISMATCH,
                                    ",\"type\":\"%V\",\"detected\":null%V,"
                                    "\"detail\":\"no signature is known for "
                                    "this type\"", &up->type, &up->part);
@@ -310,8 +308,7 @@ ngx_http_privacy_upload_data(ngx_http_privacy_upload_t *up, const u_char *p,
 
     if (up->size_limit && up->size > up->size_limit) {
         return ngx_http_privacy_refuse(up->request, up->ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "upload_too_large",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE,
                                        ",\"limit\":%O,\"type\":\"%V\"%V",
                                        up->size_limit, &up->type, &up->part);
     }
@@ -357,15 +354,13 @@ ngx_http_privacy_upload_judge(ngx_http_privacy_upload_t *up,
 
     if (detected == NULL) {
         return ngx_http_privacy_refuse(up->request, up->ctx,
-                                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                       "upload_mismatch",
+                                       NGX_HTTP_PRIVACY_UPLOAD_MISMATCH,
                                        ",\"type\":\"%V\",\"detected\":null%V",
                                        &up->type, &up->part);
     }
 
     return ngx_http_privacy_refuse(up->request, up->ctx,
-                                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                   "upload_mismatch",
+                                   NGX_HTTP_PRIVACY_UPLOAD_MISMATCH,
                                    ",\"type\":\"%V\",\"detected\":\"%s\"%V",
                                    &up->type, detected, &up->part);
 }
@@ -462,8 +457,8 @@ ngx_http_privacy_upload_inspect(ngx_http_privacy_upload_t *up, u_char *p,
 
     if (up->limit && up->received > up->limit) {
         return ngx_http_privacy_refuse(up->request, up->ctx,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "upload_too_large", ",\"limit\":%O",
+                                       NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE,
+                                       ",\"limit\":%O",
                                        up->limit);
     }
 
@@ -486,8 +481,7 @@ ngx_http_privacy_upload_inspect(ngx_http_privacy_upload_t *up, u_char *p,
         }
 
         return ngx_http_privacy_refuse(up->request, up->ctx,
-                                       NGX_HTTP_BAD_REQUEST,
-                                       "upload_malformed",
+                                       NGX_HTTP_PRIVACY_UPLOAD_MALFORMED,
                                        ",\"detail\":\"%V\"", why);
     }
 
@@ -515,8 +509,9 @@ ngx_http_privacy_upload_finish(ngx_http_privacy_upload_t *up)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_privacy_refuse(up->request, up->ctx, NGX_HTTP_BAD_REQUEST,
-                                   "upload_malformed", ",\"detail\":\"%V\"",
+    return ngx_http_privacy_refuse(up->request, up->ctx,
+                                   NGX_HTTP_PRIVACY_UPLOAD_MALFORMED,
+                                   ",\"detail\":\"%V\"",
                                    why);
 }
 
