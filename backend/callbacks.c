@@ -290,7 +290,7 @@ pe_callback_handle(pe_backend_t *be, const char *provider, const char *job,
                  header(data, "X-Fal-Webhook-Timestamp"));
     }
 
-    j = json_loadb(body, len, 0, NULL);
+    j = pe_provider_json(body, len);
 
     if (!json_is_object(j)) {
         json_decref(j);

@@ -49,10 +49,11 @@ static int pe_conf_retention(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_provider(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_model(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv);
+static int pe_conf_subject_zones(pe_parse_t *p, int argc, char **argv);
 
 
 static const pe_directive_t  pe_directives[] = {
-    { "listen", 1, 1, pe_conf_listen },
+    { "listen", 1, 3, pe_conf_listen },
     { "redis", 1, 4, pe_conf_redis },
     { "spool", 1, 1, pe_conf_path },
     { "context_key", 1, 1, pe_conf_path },
@@ -62,6 +63,7 @@ static const pe_directive_t  pe_directives[] = {
     { "provider", 2, 8, pe_conf_provider },
     { "model", 2, 2, pe_conf_model },
     { "residency", 2, 2, pe_conf_residency_rule },
+    { "subject_limit_zones", 1, PE_CONF_MAX_ARGS - 2, pe_conf_subject_zones },
     { NULL, 0, 0, NULL }
 };
 
@@ -138,23 +140,56 @@ pe_parse_hostport(const char *s, char **host, int *portp)
 }
 
 
+/* listen ADDR:PORT [per_ip=N] [timeout=D] */
 static int
 pe_conf_listen(pe_parse_t *p, int argc, char **argv)
 {
-    (void) argc;
+    int         i;
+    long        n;
+    char       *end;
+    pe_conf_t  *c = p->conf;
 
     if (p->seen_listen) {
         return pe_fail(p, "\"listen\" directive is duplicate");
     }
 
     p->seen_listen = 1;
-    free(p->conf->listen_host);
+    free(c->listen_host);
 
-    if (pe_parse_hostport(argv[1], &p->conf->listen_host,
-                          &p->conf->listen_port) != 0)
-    {
+    if (pe_parse_hostport(argv[1], &c->listen_host, &c->listen_port) != 0) {
         return pe_fail(p, "invalid address \"%s\" in \"listen\" directive",
                        argv[1]);
+    }
+
+    for (i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "per_ip=", 7) == 0) {
+            errno = 0;
+            n = strtol(argv[i] + 7, &end, 10);
+
+            if (errno || *end || end == argv[i] + 7 || n < 1
+                || n > PE_CONF_CONNECTIONS)
+            {
+                return pe_fail(p, "invalid per_ip \"%s\" in \"listen\" "
+                               "directive, expected 1 to %d", argv[i] + 7,
+                               PE_CONF_CONNECTIONS);
+            }
+
+            c->listen_per_ip = (int) n;
+
+        } else if (strncmp(argv[i], "timeout=", 8) == 0) {
+            n = pe_conf_parse_duration(argv[i] + 8);
+
+            if (n <= 0 || n > 600) {
+                return pe_fail(p, "invalid timeout \"%s\" in \"listen\" "
+                               "directive, expected 1s to 10m", argv[i] + 8);
+            }
+
+            c->listen_timeout = n;
+
+        } else {
+            return pe_fail(p, "invalid parameter \"%s\" in \"listen\" "
+                           "directive", argv[i]);
+        }
     }
 
     return 0;
@@ -722,6 +757,55 @@ pe_conf_residency_allows(const pe_conf_t *conf, const char *group,
 }
 
 
+/*
+ * The edge's zone names, as in privacy_limit_zone's zone=NAME: its Redis
+ * keys are "privacy:{NAME:HMAC}", so no blank, brace or colon.
+ */
+static int
+pe_conf_subject_zones(pe_parse_t *p, int argc, char **argv)
+{
+    int          i;
+    size_t       k, n;
+    pe_conf_t   *c = p->conf;
+    const char  *z;
+
+    for (i = 1; i < argc; i++) {
+        z = argv[i];
+        n = strlen(z);
+
+        if (n == 0 || n > 64 || strpbrk(z, "{}:\"'") != NULL) {
+            goto invalid;
+        }
+
+        for (k = 0; k < n; k++) {
+            if (z[k] <= ' ' || z[k] > '~') {
+                goto invalid;
+            }
+        }
+
+        for (k = 0; k < c->nsubject_zones; k++) {
+            if (strcmp(c->subject_zones[k], z) == 0) {
+                return pe_fail(p, "duplicate zone \"%s\" in "
+                               "\"subject_limit_zones\" directive", z);
+            }
+        }
+
+        if (c->nsubject_zones == PE_CONF_MAX_LIMIT_ZONES) {
+            return pe_fail(p, "too many zones in \"subject_limit_zones\"");
+        }
+
+        c->subject_zones[c->nsubject_zones++] = pe_strdup(z);
+    }
+
+    return 0;
+
+invalid:
+
+    return pe_fail(p, "invalid zone name in \"subject_limit_zones\" "
+                   "directive");
+}
+
+
 static int
 pe_conf_directive(pe_parse_t *p, int argc, char **argv)
 {
@@ -751,6 +835,8 @@ pe_conf_defaults(pe_conf_t *c)
 
     c->listen_host = pe_strdup("127.0.0.1");
     c->listen_port = 9000;
+    c->listen_per_ip = PE_CONF_PER_IP;
+    c->listen_timeout = PE_CONF_HTTP_TIMEOUT;
     c->redis_host = pe_strdup("127.0.0.1");
     c->redis_port = 6379;
 
@@ -1143,6 +1229,10 @@ pe_conf_free(pe_conf_t *c)
 
     for (i = 0; i < c->nmodels; i++) {
         free(c->models[i].name);
+    }
+
+    for (i = 0; i < c->nsubject_zones; i++) {
+        free(c->subject_zones[i]);
     }
 
     free(c->file);

@@ -19,6 +19,14 @@
 #define PE_CONF_ERR_MAX         512
 #define PE_CONF_MAX_RESIDENCY   16
 
+/* the HTTP server's connections at once, and from one address by default:
+ * a quarter, well above what nginx keeps (keepalive per worker) and has
+ * in flight, so one other address cannot take them all */
+#define PE_CONF_CONNECTIONS     1024
+#define PE_CONF_PER_IP          256
+#define PE_CONF_HTTP_TIMEOUT    30      /* seconds idle, then closed */
+#define PE_CONF_MAX_LIMIT_ZONES 16
+
 
 typedef enum {
     PE_PROVIDER_FAL = 0,
@@ -63,6 +71,8 @@ typedef struct {
 
     char                 *listen_host;
     int                   listen_port;
+    int                   listen_per_ip;   /* connections from one address */
+    long                  listen_timeout;  /* seconds a connection may idle */
 
     char                 *redis_host;
     int                   redis_port;
@@ -87,6 +97,13 @@ typedef struct {
     size_t                nmodels;
     pe_conf_residency_t   residency[PE_CONF_MAX_RESIDENCY];
     size_t                nresidency;
+
+    /*
+     * subject_limit_zones: the edge's sync=redis privacy_limit_zone names
+     * keyed by $privacy_subject alone, whose Redis keys erasure deletes
+     */
+    char                 *subject_zones[PE_CONF_MAX_LIMIT_ZONES];
+    size_t                nsubject_zones;
 
     /* loaded by pe_conf_load_keys(), never logged */
     unsigned char         context_key[256];

@@ -152,7 +152,7 @@ pe_context_verify(const unsigned char *key, size_t klen, const char *token,
     out->exp = json_integer_value(json_object_get(payload, "exp"));
     out->iat = json_integer_value(json_object_get(payload, "iat"));
 
-    if ((long long) now > out->exp + PE_CONTEXT_SKEW) {
+    if ((long long) now - PE_CONTEXT_SKEW > out->exp) {
         json_decref(payload);
         pe_context_error(err, errlen, "context expired");
         return -1;
@@ -161,6 +161,14 @@ pe_context_verify(const unsigned char *key, size_t klen, const char *token,
     if (out->iat > (long long) now + PE_CONTEXT_SKEW || out->exp < out->iat) {
         json_decref(payload);
         pe_context_error(err, errlen, "context issued in the future");
+        return -1;
+    }
+
+    /* the edge's live a minute; a longer life only serves a replay (iat
+     * is bounded above by now, so the sum cannot overflow) */
+    if (out->exp > out->iat + PE_CONTEXT_LIFE) {
+        json_decref(payload);
+        pe_context_error(err, errlen, "context valid for more than 300 s");
         return -1;
     }
 
@@ -221,6 +229,40 @@ pe_context_verify(const unsigned char *key, size_t klen, const char *token,
     }
 
     json_decref(payload);
+
+    return 0;
+}
+
+
+int
+pe_context_mark(const unsigned char *key, size_t klen,
+    const pe_context_t *ctx, char *buf, size_t size)
+{
+    size_t          n;
+    unsigned int    maclen;
+    unsigned char   mac[EVP_MAX_MD_SIZE];
+    char            in[sizeof("jti:") + sizeof(ctx->jti)];
+
+    n = strnlen(ctx->jti, sizeof(ctx->jti));
+
+    if (n == 0 || n == sizeof(ctx->jti) || size <= PE_CONTEXT_MARK_LEN) {
+        return -1;
+    }
+
+    /* "jti:" sets it apart from the tokens' own HMACs, whose input is
+     * base64url and dots */
+    memcpy(in, "jti:", 4);
+    memcpy(in + 4, ctx->jti, n);
+
+    if (HMAC(EVP_sha256(), key, (int) klen, (const unsigned char *) in,
+             n + 4, mac, &maclen) == NULL
+        || maclen != 32)
+    {
+        return -1;
+    }
+
+    memcpy(buf, "pe:ctx:", 7);
+    buf[7 + pe_base64url(mac, 32, buf + 7)] = '\0';
 
     return 0;
 }

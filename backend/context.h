@@ -6,7 +6,8 @@
  * Verified strictly: exactly three base64url parts without padding, the
  * header's alg HS256 and nothing else, the signature compared in constant
  * time before the payload is read, exp and iat against the clock with a
- * small skew, and every claim of the expected type and size.
+ * small skew, a life (exp - iat) of at most five minutes, and every claim
+ * of the expected type and size.
  */
 
 #ifndef PE_BACKEND_CONTEXT_H
@@ -18,6 +19,7 @@
 
 #define PE_CONTEXT_MAX       4096    /* bytes of a token */
 #define PE_CONTEXT_SKEW      30      /* seconds either way */
+#define PE_CONTEXT_LIFE      300     /* seconds, exp - iat; the edge's 60 */
 #define PE_CONTEXT_CATS      32
 
 
@@ -41,6 +43,16 @@ typedef struct {
 int pe_context_verify(const unsigned char *key, size_t klen,
     const char *token, size_t len, time_t now, pe_context_t *out,
     char *err, size_t errlen);
+
+/*
+ * The name of the Redis key that marks a context's jti as used:
+ * "pe:ctx:" and the base64url HMAC-SHA256 of the jti under the context
+ * key, so that Redis holds no request id; -1 when the context has no jti.
+ */
+#define PE_CONTEXT_MARK_LEN  (sizeof("pe:ctx:") - 1 + 43)
+
+int pe_context_mark(const unsigned char *key, size_t klen,
+    const pe_context_t *ctx, char *buf, size_t size);
 
 /* whether the context grants a consent category, e.g. "ai_processing" */
 int pe_context_granted(const pe_context_t *ctx, const char *category);

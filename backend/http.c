@@ -31,11 +31,10 @@
 #include "log.h"
 #include "media.h"
 #include "retention.h"
+#include "store.h"
 
 
 #define PE_HTTP_THREADS          2
-#define PE_HTTP_CONNECTION_MAX   1024
-#define PE_HTTP_TIMEOUT          30
 
 
 int
@@ -379,31 +378,88 @@ pe_http_json(struct MHD_Connection *conn, unsigned status, char *body)
 
 
 /*
+ * A context that may change something is good for one request: its jti is
+ * marked in Redis (SET NX) until the context would be refused as expired,
+ * and a second use finds the mark.  The edge signs a context per request,
+ * so only a replay ever does.  0, or the refusal's status and reason.
+ */
+static unsigned
+pe_http_once(pe_backend_t *be, const pe_context_t *ctx, time_t now,
+    const char **error, const char **reason)
+{
+    char         key[PE_CONTEXT_MARK_LEN + 1];
+    unsigned     status;
+    redisReply  *r;
+
+    *error = "context_invalid";
+
+    if (pe_context_mark(be->conf.context_key, be->conf.context_key_len, ctx,
+                        key, sizeof(key))
+        != 0)
+    {
+        *reason = "context has no jti";
+        return MHD_HTTP_UNAUTHORIZED;
+    }
+
+    /* verified: now - skew <= exp <= now + skew + life */
+    r = pe_store_command(be->store, "SET %s 1 NX PX %lld", key,
+                         (ctx->exp + PE_CONTEXT_SKEW - (long long) now + 1)
+                         * 1000);
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        *error = "store_unavailable";
+        *reason = NULL;
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+
+    } else if (r->type == REDIS_REPLY_NIL) {
+        *reason = "context replayed";
+        status = MHD_HTTP_UNAUTHORIZED;
+
+    } else {
+        status = 0;
+    }
+
+    freeReplyObject(r);
+
+    return status;
+}
+
+
+/*
  * Every /v1/ route but the provider webhooks and the media links needs the
- * edge's signed context: who the request is for comes from it alone.
+ * edge's signed context: who the request is for comes from it alone.  A
+ * request that may write (any method but GET and HEAD) spends it.
  */
 static int
 pe_http_context(pe_backend_t *be, struct MHD_Connection *conn,
-    pe_http_request_t *req)
+    pe_http_request_t *req, int spend)
 {
     char         err[128];
-    json_t      *j;
-    const char  *token;
+    time_t       now;
+    const char  *token, *error, *reason;
 
     token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                         "Privacy-Context");
+    now = time(NULL);
+    error = NULL;
+    reason = NULL;
 
     if (pe_context_verify(be->conf.context_key, be->conf.context_key_len,
-                          token, token ? strlen(token) : 0, time(NULL),
-                          &req->ctx, err, sizeof(err))
+                          token, token ? strlen(token) : 0, now, &req->ctx,
+                          err, sizeof(err))
         != 0)
     {
         req->status = MHD_HTTP_UNAUTHORIZED;
-        j = json_pack("{s:s,s:s}", "error", "context_invalid", "reason",
-                      err);
-        req->body = json_dumps(j, JSON_COMPACT);
-        json_decref(j);
-        pe_log(PE_LOG_INFO, "http: refused: %s", err);
+        error = "context_invalid";
+        reason = err;
+
+    } else if (spend) {
+        req->status = pe_http_once(be, &req->ctx, now, &error, &reason);
+    }
+
+    if (req->status) {
+        req->body = pe_error_body(error, reason);
+        pe_log(PE_LOG_INFO, "http: refused: %s", reason ? reason : error);
         return -1;
     }
 
@@ -446,7 +502,7 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
              || strncmp(url, "/v1/jobs/", 9) == 0
              || strcmp(url, "/v1/subjects/me") == 0
              || strcmp(url, "/v1/subjects/me/export") == 0)
-            && pe_http_context(be, conn, req) == 0
+            && pe_http_context(be, conn, req, !is_get) == 0
             && is_post && strcmp(url, "/v1/jobs") == 0)
         {
             req->upload = pe_upload_begin(be, &req->ctx,
@@ -547,7 +603,8 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
     /* no context: the token is the only key, and one job's only */
     if (is_get && strncmp(url, "/v1/media/", 10) == 0) {
-        return (enum MHD_Result) pe_media_serve(be, conn, url + 10);
+        return (enum MHD_Result) pe_media_serve(be, conn,
+                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0, url + 10);
     }
 
     return pe_http_reply(conn, MHD_HTTP_NOT_FOUND, "application/json",
@@ -582,12 +639,26 @@ pe_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void
 pe_http_log(void *cls, const char *fmt, va_list ap)
 {
-    char  msg[512];
+    char   msg[512], *link, *end;
 
     (void) cls;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
+
+    /* libmicrohttpd names the URL: a media link is a live capability */
+    for (link = strstr(msg, "/v1/media/"); link;
+         link = strstr(link, "/v1/media/"))
+    {
+        link += sizeof("/v1/media/") - 1;
+        end = link + strcspn(link, " \"'?");
+
+        if (end > link) {
+            memmove(link + 1, end, strlen(end) + 1);
+            *link = '*';
+        }
+    }
+
     pe_log(PE_LOG_ERR, "http: %s", msg);
 }
 
@@ -632,9 +703,14 @@ pe_http_start(pe_backend_t *be, char *err, size_t errlen)
                     MHD_OPTION_SOCK_ADDR, sa,
                     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) PE_HTTP_THREADS,
                     MHD_OPTION_CONNECTION_LIMIT,
-                    (unsigned int) PE_HTTP_CONNECTION_MAX,
+                    (unsigned int) PE_CONF_CONNECTIONS,
+                    /* one address (a host, a stray local process) holding
+                     * idle, half-sent connections leaves the rest to
+                     * nginx; those over the limit are closed at accept */
+                    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                    (unsigned int) be->conf.listen_per_ip,
                     MHD_OPTION_CONNECTION_TIMEOUT,
-                    (unsigned int) PE_HTTP_TIMEOUT,
+                    (unsigned int) be->conf.listen_timeout,
                     MHD_OPTION_END);
 
     if (be->httpd == NULL) {

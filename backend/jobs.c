@@ -541,6 +541,10 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
 
         if (params == NULL) {
             pe_upload_refuse(u, 400, "invalid_prompt", "not UTF-8");
+
+        } else if (memchr(u->prompt, '\0', u->prompt_len)) {
+            /* it would reach the provider cut short at the NUL */
+            pe_upload_refuse(u, 400, "invalid_prompt", "a NUL character");
         }
 
         json_decref(params);

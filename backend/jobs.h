@@ -14,7 +14,8 @@
  *   pe:jobs          stream for the workers: "job ID", or "cancel ID
  *                    provider NAME url URL" for a job erased while at its
  *                    provider
- *   pe:media:ID      set once the media link of a job was served
+ *   pe:media:ID      hash: GETs of the job's media link, and whether it
+ *                    was served whole (media.h)
  *   pe:retention     what retention owes, by when (retention.h)
  * The prompt is never in Redis: it is a spool file, ID.prompt, next to
  * the media, ID.media.

@@ -188,9 +188,40 @@ done:
 typedef struct {
     pe_backend_t       *be;
     pe_spool_reader_t  *reader;
+    char                id[PE_JOB_ID_LEN + 1];
     char                path[PATH_MAX];
+    uint64_t            size;
     int                 complete;
 } pe_media_stream_t;
+
+
+/*
+ * May the link of job KEYS[1] be served?  Only while the job is being
+ * submitted or runs, and for at most ARGV[1] GETs (ARGV[3] "1": this is
+ * one, counted in KEYS[2], kept ARGV[2] seconds).  {1, type, size} or
+ * {0}.  One script, so that an erasure cannot come between the look and
+ * the count and leave a count behind.
+ */
+static const char  pe_media_admit_script[] =
+    "local h = redis.call('HMGET', KEYS[1], 'status', 'media_type', 'size') "
+    "if h[1] ~= 'submitting' and h[1] ~= 'submitted' "
+    "   and h[1] ~= 'running' then return {0} end "
+    "local n = tonumber(redis.call('HGET', KEYS[2], 'gets') or '0') "
+    "if n >= tonumber(ARGV[1]) then return {0} end "
+    "if ARGV[3] == '1' then "
+    "  redis.call('HINCRBY', KEYS[2], 'gets', 1) "
+    "  redis.call('EXPIRE', KEYS[2], ARGV[2]) "
+    "end "
+    "return {1, h[2] or '', h[3] or '0'}";
+
+/*
+ * A link served whole: said so in KEYS[2] if the job is still there, and
+ * its state returned (see pe_media_job_running()).
+ */
+static const char  pe_media_served_script[] =
+    "if redis.call('EXISTS', KEYS[2]) == 0 then return '' end "
+    "redis.call('HSET', KEYS[2], 'served', '1') "
+    "return redis.call('HGET', KEYS[1], 'status') or ''";
 
 
 static ssize_t
@@ -200,8 +231,6 @@ pe_media_read(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t             n;
     pe_media_stream_t  *s = cls;
 
-    (void) pos;
-
     n = pe_spool_read(s->reader, buf, max, err, sizeof(err));
 
     if (n < 0) {
@@ -210,12 +239,12 @@ pe_media_read(void *cls, uint64_t pos, char *buf, size_t max)
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
 
-    if (n == 0) {
+    /* the last byte handed over: MHD asks no further than the length */
+    if (pos + (uint64_t) n == s->size) {
         s->complete = 1;
-        return MHD_CONTENT_READER_END_OF_STREAM;
     }
 
-    return n;
+    return n ? n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 
@@ -223,15 +252,60 @@ static void
 pe_media_done(void *cls)
 {
     pe_media_stream_t  *s = cls;
+    redisReply         *r;
 
     pe_spool_close(s->reader);
 
-    /* upload=0: the provider has it, it goes now */
-    if (s->complete && s->be->conf.retain_upload == 0) {
-        unlink(s->path);
+    if (s->complete) {
+        r = pe_store_command(s->be->store, "EVAL %s 2 pe:job:%s pe:media:%s",
+                             pe_media_served_script, s->id, s->id);
+
+        /* upload=0: fetched whole while the provider runs the job, it goes */
+        if (r && r->type == REDIS_REPLY_STRING
+            && strcmp(r->str, "running") == 0
+            && s->be->conf.retain_upload == 0)
+        {
+            unlink(s->path);
+        }
+
+        freeReplyObject(r);
     }
 
     free(s);
+}
+
+
+void
+pe_media_job_running(pe_backend_t *be, const char *id)
+{
+    char         path[PATH_MAX];
+    redisReply  *r;
+
+    if (be->conf.retain_upload != 0) {
+        return;
+    }
+
+    r = pe_store_command(be->store, "HGET pe:media:%s served", id);
+
+    if (r && r->type == REDIS_REPLY_STRING) {
+        snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, id);
+        unlink(path);
+    }
+
+    freeReplyObject(r);
+}
+
+
+/* HEAD: what a GET would be, without a byte of the body */
+static ssize_t
+pe_media_no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void) cls;
+    (void) pos;
+    (void) buf;
+    (void) max;
+
+    return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
 
@@ -244,13 +318,16 @@ pe_media_refuse(struct MHD_Connection *conn, unsigned status,
 
 
 int
-pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
+pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
     const char *token)
 {
-    int                   rc, state;
+    int                   rc;
     char                  id[PE_JOB_ID_LEN + 1], err[128], type[128];
+    char                  key[64], mkey[64], gets[16], ttl[16];
+    char                  path[PATH_MAX];
     uint64_t              size;
     redisReply           *r;
+    const char           *argv[8];
     pe_media_stream_t    *s;
     struct MHD_Response  *res;
 
@@ -259,36 +336,58 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
                                "{\"error\":\"not_found\"}\n");
     }
 
-    r = pe_store_command(be->store, "HMGET pe:job:%s status media_type", id);
+    snprintf(key, sizeof(key), "pe:job:%s", id);
+    snprintf(mkey, sizeof(mkey), "pe:media:%s", id);
+    snprintf(gets, sizeof(gets), "%d", PE_MEDIA_GETS);
+    snprintf(ttl, sizeof(ttl), "%d", PE_MEDIA_URL_TTL);
 
-    state = -1;
-    type[0] = '\0';
+    argv[0] = "EVAL";
+    argv[1] = pe_media_admit_script;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = mkey;
+    argv[5] = gets;
+    argv[6] = ttl;
+    argv[7] = head ? "0" : "1";
 
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2
-        && r->element[0]->type == REDIS_REPLY_STRING
-        && r->element[1]->type == REDIS_REPLY_STRING)
-    {
-        state = pe_job_state_parse(r->element[0]->str);
+    r = pe_store_argv(be->store, 8, argv, NULL);
+
+    size = 0;
+    rc = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3
+         && r->element[0]->type == REDIS_REPLY_INTEGER
+         && r->element[0]->integer == 1
+         && r->element[1]->type == REDIS_REPLY_STRING
+         && r->element[2]->type == REDIS_REPLY_STRING;
+
+    if (rc) {
         snprintf(type, sizeof(type), "%s", r->element[1]->str);
+        size = strtoull(r->element[2]->str, NULL, 10);
     }
 
     freeReplyObject(r);
 
-    /* only while the provider may need it */
-    if (state != PE_JOB_SUBMITTING && state != PE_JOB_SUBMITTED
-        && state != PE_JOB_RUNNING)
-    {
-        return pe_media_refuse(conn, MHD_HTTP_GONE, "{\"error\":\"gone\"}\n");
-    }
-
-    /* once: the first fetch takes it */
-    r = pe_store_command(be->store, "SET pe:media:%s 1 NX EX %d", id,
-                         PE_MEDIA_URL_TTL);
-    rc = r && r->type == REDIS_REPLY_STATUS;
-    freeReplyObject(r);
-
+    /* the job ended, or its GETs are spent (see media.h) */
     if (!rc) {
         return pe_media_refuse(conn, MHD_HTTP_GONE, "{\"error\":\"gone\"}\n");
+    }
+
+    snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, id);
+
+    if (access(path, F_OK) != 0) {
+        /* upload=0: the provider had it whole and runs the job */
+        return pe_media_refuse(conn, MHD_HTTP_GONE, "{\"error\":\"gone\"}\n");
+    }
+
+    if (head) {
+        /* the recorded size: the file was verified when it was submitted */
+        res = MHD_create_response_from_callback(size, PE_SPOOL_CHUNK,
+                                                pe_media_no_body, NULL,
+                                                NULL);
+        if (res == NULL) {
+            return MHD_NO;
+        }
+
+        goto send;
     }
 
     s = calloc(1, sizeof(pe_media_stream_t));
@@ -297,7 +396,8 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
     }
 
     s->be = be;
-    snprintf(s->path, sizeof(s->path), "%s/%s.media", be->conf.spool, id);
+    memcpy(s->id, id, sizeof(s->id));
+    memcpy(s->path, path, sizeof(s->path));
 
     /* whole and unaltered, or not a byte */
     if (pe_spool_verify(s->path, be->conf.data_key, &size, err, sizeof(err))
@@ -311,6 +411,7 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
                                "{\"error\":\"gone\"}\n");
     }
 
+    s->size = size;
     res = MHD_create_response_from_callback(size, PE_SPOOL_CHUNK,
                                             pe_media_read, s, pe_media_done);
     if (res == NULL) {
@@ -318,12 +419,14 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
         return MHD_NO;
     }
 
+    atomic_fetch_add(&be->media_served, 1);
+
+send:
+
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(res, "Cache-Control", "no-store");
     rc = MHD_queue_response(conn, MHD_HTTP_OK, res);
     MHD_destroy_response(res);
-
-    atomic_fetch_add(&be->media_served, 1);
 
     return rc;
 }

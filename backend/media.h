@@ -4,9 +4,14 @@
  * A small image goes inline, as a data: URI.  Anything larger goes by a
  * link the provider fetches from us: {public_url}/v1/media/ID.EXP.SIG,
  * signed with a key derived from data_key, bound to one job, valid until
- * EXP and served once, only while the job is being submitted or runs.
- * What is sent is decrypted from the spool and verified whole first: a
- * file altered or truncated on disk is never sent.
+ * EXP and only while the job is being submitted or runs.  Within that, at
+ * most PE_MEDIA_GETS GETs (counted in pe:media:ID as they start), so that
+ * a provider's retry after a broken download still works; a HEAD is
+ * answered from the record and counts for nothing.  With upload=0 the
+ * file goes once it was served whole and the provider runs the job, or
+ * when the job ends.  What is sent is decrypted from the spool and
+ * verified whole first: a file altered or truncated on disk is never
+ * sent.
  */
 
 #ifndef PE_BACKEND_MEDIA_H
@@ -21,6 +26,7 @@
 
 #define PE_MEDIA_INLINE_MAX   (1024 * 1024)    /* bytes of an inline image */
 #define PE_MEDIA_URL_TTL      3600             /* seconds a link is valid */
+#define PE_MEDIA_GETS         5                /* GETs of one job's link */
 #define PE_MEDIA_TOKEN_MAX    128
 
 
@@ -45,8 +51,14 @@ int pe_media_token_check(const pe_backend_t *be, const char *token,
 char *pe_media_data_uri(const pe_backend_t *be, const char *path,
     const char *type, uint64_t size, char *err, size_t errlen);
 
-/* GET /v1/media/TOKEN */
-int pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn,
+/* GET (head 0) or HEAD (head 1) /v1/media/TOKEN */
+int pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
     const char *token);
+
+/*
+ * The provider runs a job whose media went by link: with upload=0, a
+ * file it fetched whole goes now (the worker calls it).
+ */
+void pe_media_job_running(pe_backend_t *be, const char *id);
 
 #endif /* PE_BACKEND_MEDIA_H */

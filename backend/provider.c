@@ -125,6 +125,55 @@ pe_provider_output_url(const char *s)
 }
 
 
+static int
+pe_provider_has_nul(json_t *v)
+{
+    return json_is_string(v)
+           && memchr(json_string_value(v), '\0', json_string_length(v))
+              != NULL;
+}
+
+
+/* every string holding a NUL, at any depth, becomes null */
+static void
+pe_provider_scrub(json_t *j)
+{
+    size_t   i;
+    void    *it;
+    json_t  *v;
+
+    json_array_foreach(j, i, v) {
+        if (pe_provider_has_nul(v)) {
+            json_array_set_new(j, i, json_null());
+        } else {
+            pe_provider_scrub(v);
+        }
+    }
+
+    for (it = json_object_iter(j); it; it = json_object_iter_next(j, it)) {
+        v = json_object_iter_value(it);
+
+        if (pe_provider_has_nul(v)) {
+            json_object_iter_set_new(j, it, json_null());
+        } else {
+            pe_provider_scrub(v);
+        }
+    }
+}
+
+
+json_t *
+pe_provider_json(const char *body, size_t len)
+{
+    json_t  *j;
+
+    j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    pe_provider_scrub(j);
+
+    return j;
+}
+
+
 /* a provider's words, kept short and printable */
 static void
 pe_provider_copy_reason(pe_task_t *t, long code, const char *s)
@@ -149,7 +198,7 @@ pe_provider_reason(pe_task_t *t, long code, const char *body, size_t len,
     const char   *s;
 
     s = NULL;
-    j = json_loadb(body, len, 0, NULL);
+    j = pe_provider_json(body, len);
 
     for (; j && *fields && s == NULL; fields++) {
         v = json_object_get(j, *fields);

@@ -141,6 +141,13 @@ int pe_provider_headers(pe_preq_t *req, const char *scheme,
 /* an output a job may keep: an http(s) URL, no blanks or line breaks */
 int pe_provider_output_url(const char *s);
 
+/*
+ * A provider's answer or callback as JSON, or NULL.  \u0000 is valid JSON
+ * and a provider's logs may hold one; a string that does is made null, so
+ * no id, URL or status is ever read cut short at its NUL.
+ */
+json_t *pe_provider_json(const char *body, size_t len);
+
 /* the first string of a JSON error answer, for a job's reason */
 void pe_provider_reason(pe_task_t *t, long code, const char *body,
     size_t len, const char *const *fields);

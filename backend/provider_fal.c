@@ -163,7 +163,7 @@ pe_fal_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
         return PE_REMOTE_FAILED;
     }
 
-    j = json_loadb(body, len, 0, NULL);
+    j = pe_provider_json(body, len);
     if (!json_is_object(j)) {
         json_decref(j);
         return PE_REMOTE_INVALID;

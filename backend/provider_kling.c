@@ -341,7 +341,7 @@ pe_kling_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
     json_t       *j, *kcode;
     pe_remote_e   rc;
 
-    j = json_loadb(body, len, 0, NULL);
+    j = pe_provider_json(body, len);
     kcode = json_object_get(j, "code");
 
     if (op == PE_OP_FIND && (code == 404 || json_integer_value(kcode) == 1203))

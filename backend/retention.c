@@ -18,6 +18,7 @@
 
 #include "jobs.h"
 #include "log.h"
+#include "pe_jws.h"
 #include "spool.h"
 #include "store.h"
 #include "worker.h"
@@ -63,7 +64,10 @@ void
 pe_retention_job_submitted(pe_backend_t *be, const char *id,
     int media_inline)
 {
-    /* a linked upload goes once fetched (media.c), or when the job ends */
+    /*
+     * A linked upload goes once fetched whole and the provider runs the
+     * job (media.c), or when the job ends: a fetch may be retried.
+     */
     if (media_inline && be->conf.retain_upload == 0) {
         pe_retention_file(be, id, "media");
     }
@@ -256,7 +260,8 @@ pe_retention_sweep_spool(pe_backend_t *be)
 
 /*
  * One job (ARGV[3]) or all of a subject's: the record, the link's key, the
- * stream entry, the schedule and the subject's set, at once.  A job still
+ * stream entry, the schedule and the subject's set, at once; with all of
+ * them, the edge's limit keys of the subject (KEYS[4...]).  A job still
  * at the provider leaves a cancel entry (its id, provider and cancel URL,
  * nothing of the subject) for the worker.  Returns the ids erased.
  */
@@ -289,30 +294,82 @@ static const char  pe_erase_script[] =
     "               'output:' .. id, 'record:' .. id .. ':' .. ARGV[1]) "
     "  end "
     "end "
-    "if ARGV[3] == '' then redis.call('DEL', KEYS[1]) end "
+    "if ARGV[3] == '' then "
+    "  for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end "
+    "  redis.call('DEL', KEYS[1]) "
+    "end "
     "return gone";
+
+
+/*
+ * The edge's key of the subject in a sync=redis zone keyed by
+ * $privacy_subject: "privacy:{ZONE:HMAC}", the HMAC-SHA256 (base64url) of
+ * the pseudonym with privacy_key, the file context_key also is.
+ */
+static int
+pe_retention_limit_key(pe_backend_t *be, const char *zone, const char *sub,
+    char *out, size_t size)
+{
+    int   n;
+    char  mac[PE_JWS_SIG_LEN + 1];
+
+    if (pe_hs256(be->conf.context_key, be->conf.context_key_len,
+                 (const unsigned char *) sub, strlen(sub), mac)
+        != 0)
+    {
+        return -1;
+    }
+
+    mac[PE_JWS_SIG_LEN] = '\0';
+    n = snprintf(out, size, "privacy:{%s:%s}", zone, mac);
+
+    return n > 0 && (size_t) n < size ? 0 : -1;
+}
 
 
 static redisReply *
 pe_retention_erase_ids(pe_backend_t *be, const char *sub, const char *id)
 {
-    char         subkey[128];
+    int          argc;
+    char         subkey[128], nkeys[16];
+    char         zkeys[PE_CONF_MAX_LIMIT_ZONES][128];
+    size_t       i, nz;
     redisReply  *r;
-    const char  *argv[9];
+    const char  *argv[9 + PE_CONF_MAX_LIMIT_ZONES];
 
     snprintf(subkey, sizeof(subkey), "pe:sub:%s:jobs", sub);
 
-    argv[0] = "EVAL";
-    argv[1] = pe_erase_script;
-    argv[2] = "3";
-    argv[3] = subkey;
-    argv[4] = PE_JOBS_STREAM;
-    argv[5] = PE_RETENTION_KEY;
-    argv[6] = sub;
-    argv[7] = PE_GROUP;
-    argv[8] = id ? id : "";
+    /* an empty subject was never limited at the edge */
+    nz = 0;
 
-    r = pe_store_argv(be->store, 9, argv, NULL);
+    for (i = 0; id == NULL && *sub && i < be->conf.nsubject_zones; i++) {
+        if (pe_retention_limit_key(be, be->conf.subject_zones[i], sub,
+                                   zkeys[nz], sizeof(zkeys[nz]))
+            == 0)
+        {
+            nz++;
+        }
+    }
+
+    snprintf(nkeys, sizeof(nkeys), "%zu", 3 + nz);
+
+    argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = pe_erase_script;
+    argv[argc++] = nkeys;
+    argv[argc++] = subkey;
+    argv[argc++] = PE_JOBS_STREAM;
+    argv[argc++] = PE_RETENTION_KEY;
+
+    for (i = 0; i < nz; i++) {
+        argv[argc++] = zkeys[i];
+    }
+
+    argv[argc++] = sub;
+    argv[argc++] = PE_GROUP;
+    argv[argc++] = id ? id : "";
+
+    r = pe_store_argv(be->store, argc, argv, NULL);
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         pe_log(PE_LOG_ERR, "erasure failed: %s",

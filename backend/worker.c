@@ -48,6 +48,14 @@ typedef enum {
 /* job ids a webhook named: their polls are due now */
 #define PE_WORKER_HINTS  64
 
+/*
+ * Seconds from one poll a callback asked for to the last poll's start:
+ * callbacks (Kling's unsigned) cannot make a job cost its provider more
+ * than a poll a second, however many arrive; those in between are
+ * coalesced into the next.
+ */
+#define PE_WORKER_HINT_GAP  1.0
+
 
 typedef struct pe_wjob_s  pe_wjob_t;
 
@@ -77,6 +85,8 @@ struct pe_wjob_s {
     double                created;
     int                   attempts;        /* of the current step */
     int                   polls;
+    double                polled;          /* when its last poll went */
+    int                   hinted;          /* a callback not yet heeded */
     int                   resubmitted;
     int                   ending;          /* final state + 1, unwritten */
     int                   unsaved;         /* the provider's id not yet
@@ -664,6 +674,13 @@ pe_worker_call(pe_wjob_t *j)
     j->easy = e;
     j->started = pe_now();
     j->due = 0;
+
+    if (j->step == PE_W_POLL) {
+        /* this poll answers every callback received so far */
+        j->polled = j->started;
+        j->hinted = 0;
+    }
+
     curl_multi_add_handle(w->multi, e);
     atomic_fetch_add(&w->be->metrics[j->pidx].calls, 1);
     atomic_fetch_add(&w->be->metrics[j->pidx].in_flight, 1);
@@ -776,6 +793,12 @@ pe_worker_state(pe_wjob_t *j, pe_job_state_e state)
     if (j->state != state) {
         j->state = state;
         pe_worker_count(j, state);
+
+        if (state == PE_JOB_RUNNING && j->task.has_media
+            && !j->media_inline)
+        {
+            pe_media_job_running(j->worker->be, j->id);
+        }
     }
 
     return 0;
@@ -1369,12 +1392,11 @@ pe_worker_touch(pe_worker_t *w)
 
 /* --- hints --------------------------------------------------------------- */
 
-/* the jobs a webhook named are polled now, if this worker holds them */
+/* the jobs a webhook named are marked, if this worker holds them */
 static void
 pe_worker_hints(pe_worker_t *w)
 {
     size_t      i, n;
-    double      now;
     pe_wjob_t  *j;
     char        ids[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
 
@@ -1384,15 +1406,38 @@ pe_worker_hints(pe_worker_t *w)
     w->nhints = 0;
     pthread_mutex_unlock(&w->hint_lock);
 
-    now = pe_now();
-
     for (i = 0; i < n; i++) {
         j = pe_worker_find(w, ids[i]);
 
-        if (j && j->step == PE_W_POLL && j->easy == NULL && !j->ending) {
-            j->due = now;
+        if (j) {
+            j->hinted = 1;
         }
     }
+}
+
+
+/*
+ * A marked job's next poll brought forward: at once, or PE_WORKER_HINT_GAP
+ * after its last.  Kept until it can be: a poll or submission in flight,
+ * a backoff (never cut short: the provider asked for it) or the end.
+ */
+static void
+pe_worker_heed(pe_wjob_t *j, double now)
+{
+    double  at;
+
+    if (j->step != PE_W_POLL || j->easy || j->ending || j->attempts) {
+        return;
+    }
+
+    at = j->polled + PE_WORKER_HINT_GAP;
+    at = at > now ? at : now;
+
+    if (at < j->due) {
+        j->due = at;
+    }
+
+    j->hinted = 0;
 }
 
 
@@ -1447,6 +1492,10 @@ pe_worker_loop(void *data)
 
         for (j = w->jobs; j; j = jn) {
             jn = j->next;
+
+            if (j->hinted) {
+                pe_worker_heed(j, now);
+            }
 
             if (j->easy == NULL && j->due <= now) {
                 if (j->step == PE_W_SUBMIT && !j->ending
@@ -1581,6 +1630,7 @@ pe_worker_wake(pe_backend_t *be)
 void
 pe_worker_hint(pe_backend_t *be, const char *id)
 {
+    size_t        i;
     pe_worker_t  *w = be->worker;
 
     if (w == NULL || !w->running || strlen(id) > PE_JOB_ID_LEN) {
@@ -1589,8 +1639,13 @@ pe_worker_hint(pe_backend_t *be, const char *id)
 
     pthread_mutex_lock(&w->hint_lock);
 
+    /* once each: a flood for one job does not crowd the others out */
+    for (i = 0; i < w->nhints && strcmp(w->hints[i], id) != 0; i++) {
+        /* void */
+    }
+
     /* full: the fallback poll finds it soon enough */
-    if (w->nhints < PE_WORKER_HINTS) {
+    if (i == w->nhints && w->nhints < PE_WORKER_HINTS) {
         memcpy(w->hints[w->nhints++], id, strlen(id) + 1);
     }
 

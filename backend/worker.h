@@ -46,8 +46,10 @@ void pe_worker_wake(pe_backend_t *be);
 
 /*
  * A provider's callback named a job: poll it now, if this worker holds it
- * (thread-safe).  Only a hint: what the job becomes comes from the poll,
- * an authenticated call to the provider, never from the callback's body.
+ * (thread-safe), or a second after its last poll: however many callbacks
+ * come, a job is polled at most once a second, those in between coalesced
+ * into the next poll.  Only a hint: what the job becomes comes from the
+ * poll, an authenticated call to the provider, never from the callback.
  */
 void pe_worker_hint(pe_backend_t *be, const char *id);
 

@@ -144,7 +144,7 @@ my $len = length($pre) + $size + length($post);
 my $now = time;
 my $claims = sprintf('{"con":["ai_processing"],"exp":%d,"gpc":false,'
                      . '"iat":%d,"jti":"b","reg":"DE","grp":"eea",'
-                     . '"sub":"bench-subject"}', $now + 600, $now);
+                     . '"sub":"bench-subject"}', $now + 60, $now);
 require Digest::SHA;
 my $hp = b64url('{"alg":"HS256","typ":"JWT"}') . '.' . b64url($claims);
 my $ctx = "$hp." . b64url(Digest::SHA::hmac_sha256($hp, 'k' x 32));

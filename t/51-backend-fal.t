@@ -6,7 +6,8 @@
 # the spool never holds plaintext and is empty once the provider has the
 # upload (upload=0); Redis never holds the prompt (prompt=0); one subject
 # never reaches another's job; history, export, deletion and erasure; a
-# video goes by a signed link served once; retention runs on schedule.
+# video goes by a signed link, gone once its job ended; retention runs on
+# schedule.
 
 use strict;
 use warnings;
@@ -135,7 +136,7 @@ is_deeply($r->{json}{jobs}, [], 'another subject\'s export has none of it');
 
 # --- a provider that refuses: the job fails with its reason ---------------
 
-$r = $s->upload(context => $alice, file => $png, prompt => 'FAIL-ME');
+$r = $s->upload(context => $s->context, file => $png, prompt => 'FAIL-ME');
 my $fid = $r->{json}{id} // 'none';
 is($s->wait_status($fid, 15, 'succeeded', 'failed'), 'failed',
    'a model that refuses: failed');
@@ -143,10 +144,10 @@ like($s->get("/v1/jobs/$fid", $alice)->{json}{reason} // '',
      qr/provider 422: the model refused the input/,
      '... with the provider\'s reason');
 
-# --- a video: by a signed link, served once ------------------------------
+# --- a video: by a signed link, gone once its job ended ------------------
 
 my $mp4 = sample('mp4', 300_000);
-$r = $s->upload(context => $alice, file => $mp4, type => 'video/mp4',
+$r = $s->upload(context => $s->context, file => $mp4, type => 'video/mp4',
                 prompt => 'waves');
 my $vid = $r->{json}{id} // 'none';
 is($s->wait_status($vid, 15, 'succeeded', 'failed'), 'succeeded',
@@ -162,7 +163,7 @@ is($vjob->{fetched}{video_url}{sha256}, sha256_hex($mp4),
 is($vjob->{fetched}{video_url}{type}, 'video/mp4', '... as video/mp4');
 my ($lpath) = $link =~ m{^http://[^/]+(/.*)$};
 $r = http_get($s->bport, $lpath // '/');
-is($r->{status}, 410, 'the link a second time: 410 gone');
+is($r->{status}, 410, 'the link once its job ended: 410 gone');
 (my $forged = $lpath // '') =~ s/\.(\d+)\./'.' . ($1 + 1000) . '.'/e;
 is(http_get($s->bport, $forged)->{status}, 404,
    'a link with its expiry changed: 404');
@@ -186,7 +187,7 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
     like($slow->wait_status($jid, 10, 'submitted', 'running'),
          qr/^(?:submitted|running)$/, 'a long job is at the provider');
     my $rid = $slow->record($jid)->{remote_id} // 'none';
-    $r = $slow->delete("/v1/jobs/$jid", $ctx);
+    $r = $slow->delete("/v1/jobs/$jid", $slow->context);
     is($r->{status}, 200, 'DELETE /v1/jobs/ID: 200');
     is($slow->get("/v1/jobs/$jid", $ctx)->{status}, 404, '... then 404');
     my $deadline = time + 10;
@@ -269,7 +270,7 @@ ok(!-e "$d/spool/$vid.media", 'the video is gone from the spool');
 
 # --- erasure ----------------------------------------------------------------
 
-$r = $s->delete('/v1/subjects/me', $alice);
+$r = $s->delete('/v1/subjects/me', $s->context);
 is($r->{status}, 200, 'DELETE /v1/subjects/me: 200');
 is($r->{json}{jobs}, 3, '... three jobs erased');
 is($s->get("/v1/jobs/$id", $alice)->{status}, 404, '... the job is gone');

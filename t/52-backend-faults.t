@@ -37,8 +37,7 @@ sub metric {
     my $s = PEBackend->new(run => 0.3);
     my $t = $s->t;
     $t->fal_faults('submit 429 1', 'submit 503');
-    my $ctx = $s->context;
-    my $r = $s->upload(context => $ctx, file => $png);
+    my $r = $s->upload(context => $s->context, file => $png);
     my $id = $r->{json}{id} // 'none';
     is($s->wait_status($id, 20, 'succeeded', 'failed'), 'succeeded',
        '429 then 503 then taken: the job succeeds');
@@ -60,8 +59,7 @@ sub metric {
     my $s = PEBackend->new(run => 0.3, timeout => '1s');
     my $t = $s->t;
     $t->fal_faults('submit slow 3');
-    my $ctx = $s->context;
-    my $r = $s->upload(context => $ctx, file => $png);
+    my $r = $s->upload(context => $s->context, file => $png);
     my $id = $r->{json}{id} // 'none';
     is($s->wait_status($id, 10, 'failed', 'succeeded'), 'failed',
        'a submission not answered in timeout=1s: the job fails');
@@ -76,7 +74,7 @@ sub metric {
 
     # a status poll that fails is retried: polls are harmless
     $t->fal_faults('status 503', 'status 500');
-    $r = $s->upload(context => $ctx, file => $png);
+    $r = $s->upload(context => $s->context, file => $png);
     $id = $r->{json}{id} // 'none';
     is($s->wait_status($id, 20, 'succeeded', 'failed'), 'succeeded',
        'status polls answered 503 and 500: retried, the job succeeds');
@@ -88,10 +86,10 @@ sub metric {
 {
     my $s = PEBackend->new(run => 0.5);
     my $t = $s->t;
-    my $ctx = $s->context;
     my @ids;
     for my $n (1 .. 10) {
-        my $r = $s->upload(context => $ctx, file => $png, prompt => "job $n");
+        my $r = $s->upload(context => $s->context, file => $png,
+                           prompt => "job $n");
         push @ids, $r->{json}{id} if $r->{status} == 202;
     }
     $s->stop('KILL');
@@ -120,8 +118,7 @@ sub metric {
 {
     my $s = PEBackend->new(run => 2, redis => { persist => 1 });
     my $t = $s->t;
-    my $ctx = $s->context;
-    my @ids = map { $s->upload(context => $ctx, file => $png)->{json}{id}
+    my @ids = map { $s->upload(context => $s->context, file => $png)->{json}{id}
                     // 'none' } 1 .. 3;
     for my $id (@ids) {
         $s->wait_status($id, 10, 'submitted', 'running');
@@ -133,7 +130,7 @@ sub metric {
     is_deeply(\@end, [('succeeded') x 3],
               'Redis restarted under 3 running jobs: all succeed');
     is(scalar keys %{ $t->fal_jobs }, 3, '... none submitted twice');
-    my $r = $s->upload(context => $ctx, file => $png);
+    my $r = $s->upload(context => $s->context, file => $png);
     is($r->{status}, 202, '... and uploads are taken again');
     $s->finish('Redis restarted');
 }
@@ -146,8 +143,7 @@ sub metric {
     my $d = $s->dir;
     # held back by the provider long enough to go at the files
     $t->fal_faults('submit 429 60', 'submit 429 60');
-    my $ctx = $s->context;
-    my @ids = map { $s->upload(context => $ctx, file => $png)->{json}{id}
+    my @ids = map { $s->upload(context => $s->context, file => $png)->{json}{id}
                     // 'none' } 1 .. 2;
     my $deadline = time + 10;
     sleep 0.1 while time < $deadline && submits($t) < 2;

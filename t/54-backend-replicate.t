@@ -145,7 +145,7 @@ sub webhook {
 }
 
 # and a job of another provider's
-my $fal_job = $s->upload(context => $alice, file => $png,
+my $fal_job = $s->upload(context => $s->context, file => $png,
                          prompt => 'a fal job')->{json}{id} // 'none';
 
 my $gets = gets_of($rid);
@@ -212,11 +212,11 @@ is($s->wait_status($jid, $RUN + 6, 'succeeded', 'failed'), 'succeeded',
 
 # --- cancel ------------------------------------------------------------------
 
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'to be canceled');
 my $cid = $r->{json}{id} // 'none';
 my $crid = $s->remote_id($cid);
-is($s->delete("/v1/jobs/$cid", $alice)->{status}, 200,
+is($s->delete("/v1/jobs/$cid", $s->context)->{status}, 200,
    'DELETE of a running job: 200');
 my $canceled;
 for (1 .. 100) {
@@ -237,7 +237,7 @@ is($t->standin_jobs('replicate')->{$crid}{canceled}, 1,
 
 $t->standin_faults('replicate', 'create 429 1', 'create 503');
 my $mark = scalar creates();
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'after a 429 and a 503');
 my $fid = $r->{json}{id} // 'none';
 my $st = $s->wait_status($fid, 30, 'submitted', 'running', 'succeeded',
@@ -248,7 +248,7 @@ is(scalar(creates()) - $mark, 3, '... three requests');
 is(scalar(keys %{ $t->standin_jobs('replicate') }), 4,
    '... one prediction more');
 
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 params => '{"duration":"5","image":"https://evil.example/"}',
                 prompt => 'FAIL-ME please');
 my $xid = $r->{json}{id} // 'none';
@@ -262,7 +262,7 @@ like(decode_json($xc->{body})->{input}{image}, qr/^data:/,
      '... and a parameter could not stand in for the image');
 
 $t->standin_faults('replicate', 'create 422');
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'refused');
 my $rfid = $r->{json}{id} // 'none';
 is($s->wait_status($rfid, 10, 'failed', 'succeeded'), 'failed',
@@ -271,7 +271,7 @@ like($s->record($rfid)->{reason} // '', qr/^provider 422: injected 422/,
      '... with Replicate\'s detail');
 
 $mark = scalar creates();
-$r = $s->upload(context => $alice, file => $png, model => $VERSIONED,
+$r = $s->upload(context => $s->context, file => $png, model => $VERSIONED,
                 prompt => 'pinned');
 my $vid = $r->{json}{id} // 'none';
 ok($s->wait_status($vid, 10, 'submitted', 'running', 'succeeded')

@@ -152,7 +152,7 @@ is($gets->(), $before, '... none of them made the backend poll');
 
 # --- deleted: no cancel at Kling, the result discarded on arrival -------------
 
-is($s->delete("/v1/jobs/$jid", $alice)->{status}, 200,
+is($s->delete("/v1/jobs/$jid", $s->context)->{status}, 200,
    'DELETE of a job running at Kling: 200');
 is($s->get("/v1/jobs/$jid", $alice)->{status}, 404, '... gone at once');
 my $cbs = scalar @{ $t->standin_callbacks('kling') };
@@ -175,7 +175,7 @@ ok(!grep({ $_->{uri} =~ /cancel/ } @{ $t->standin_requests('kling') }),
 
 $t->standin_faults('kling', 'submit 429 1 1303');
 my $mark = scalar creates();
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'after 1303');
 my $bid = $r->{json}{id} // 'none';
 ok($s->remote_id($bid), '1303 (concurrency): tried again, then created');
@@ -183,14 +183,14 @@ is(scalar(creates()) - $mark, 2, '... two requests');
 
 $t->standin_faults('kling', 'submit 400 0 1303');
 $mark = scalar creates();
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'after 1303 in a 400');
 ok($s->remote_id($r->{json}{id} // 'none'),
    '1303 in a 400 answer: also tried again');
 is(scalar(creates()) - $mark, 2, '... two requests');
 
 $t->standin_faults('kling', 'submit 400 0 1301');
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'refused');
 my $pid_ = $r->{json}{id} // 'none';
 is($s->wait_status($pid_, 10, 'failed', 'succeeded'), 'failed',
@@ -203,7 +203,7 @@ like($s->record($pid_)->{reason} // '',
 
 # the task is made at Kling, but its answer never reaches the backend
 $t->standin_faults('kling', 'submit slow 2');
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'crash while submitting');
 my $kid = $r->{json}{id} // 'none';
 is($s->wait_status($kid, 5, 'submitting'), 'submitting',
@@ -232,7 +232,7 @@ is($s->record($kid)->{resubmitted}, undef, '... and not resubmitted');
 
 # the submission never reached Kling (answered 503, killed while waiting)
 $t->standin_faults('kling', 'submit 503 5');
-$r = $s->upload(context => $alice, file => $png, model => $MODEL,
+$r = $s->upload(context => $s->context, file => $png, model => $MODEL,
                 prompt => 'crash before it arrived');
 my $nid = $r->{json}{id} // 'none';
 for (1 .. 100) {

@@ -106,7 +106,8 @@ is($r->{status}, 404, 'signed by fal, about another request: 404');
 
 # --- a rotated key: the JWKS file read again ------------------------------------
 
-$r = $s->upload(context => $alice, file => $png, prompt => 'after rotation');
+$r = $s->upload(context => $s->context, file => $png,
+                prompt => 'after rotation');
 my $id2 = $r->{json}{id} // 'none';
 my $rid2 = $s->remote_id($id2);
 my $der = `openssl pkey -in '$d/intruder.pem' -pubout -outform DER`;

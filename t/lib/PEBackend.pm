@@ -29,7 +29,8 @@ our $KLING_SK = 'kling-secret-SECRET-2f9a';
 #                provider => 'region=eu', fal_webhooks => 1,
 #                replicate => {run => 0.6, attrs => 'poll=60s',
 #                              webhooks => 1},
-#                kling => {run => 0.6, attrs => 'callbacks=on'})
+#                kling => {run => 0.6, attrs => 'callbacks=on'},
+#                listen => 'per_ip=8 timeout=2s')
 sub new {
     my ($class, %o) = @_;
     my $t = PETest->new;
@@ -102,7 +103,7 @@ sub conf {
                . "model \"$KLING_MODEL\" provider=kling;\n";
     }
     return <<"CONF" . $more . ($o->{extra} // '');
-listen        127.0.0.1:$self->{bport};
+listen        127.0.0.1:$self->{bport} @{[ $o->{listen} // '' ]};
 redis         127.0.0.1:$self->{rport};
 spool         $d/spool;
 context_key   $d/context.key;
@@ -138,10 +139,15 @@ sub finish {
     my $log = $self->{t}->read_file('backend.log') // '';
     Test::More::unlike($log, qr/Sanitizer|runtime error:/,
                        "$what: no sanitizer report");
+    # a media link is a capability: the log names none
+    Test::More::unlike($log, qr{/v1/media/[^*\s"'?]},
+                       "$what: no media link in the log");
     Test::More::is($status >> 8, 0, "$what: the backend exits cleanly");
 }
 
-# a context as the edge signs it
+# a context as the edge signs it: a jti of its own each time, as the
+# edge's is the request's id
+my $jti = 0;
 sub context {
     my ($self, %c) = @_;
     my $now = time;
@@ -149,7 +155,8 @@ sub context {
                   reg => 'DE', grp => 'eea',
                   con => ['necessary', 'ai_processing'],
                   gpc => JSON::PP::false,
-                  iat => int($now), exp => int($now) + 60, jti => 'r1', %c);
+                  iat => int($now), exp => int($now) + 60,
+                  jti => "r$$-" . ++$jti, %c);
     my $key = delete $claims{key} // $self->{ckey};
     my $h = b64url('{"alg":"HS256","typ":"JWT"}');
     my $p = b64url(JSON::PP->new->canonical->encode(\%claims));

@@ -3,7 +3,8 @@
  * Unit tests of the backend's Privacy-Context verification
  * (backend/context.c): the edge's own token shape accepted, and forged,
  * altered, expired, future, alg-swapped, malformed, truncated and
- * oversized tokens refused.
+ * oversized tokens refused; no context valid for more than five minutes;
+ * the Redis mark of a used jti.
  */
 
 #include "tap.h"
@@ -157,6 +158,20 @@ main(void)
     ok(check(tok, &c, err) == 0, "expired 29 s ago: within the skew");
     tok = token(NULL, claims(now + 100, now + 160, ""), key, KLEN);
     ok(check(tok, &c, err) != 0, "issued 100 s in the future: refused");
+    /* life: the edge's contexts live 60 s; five minutes at most */
+    tok = token(NULL, claims(now, now + 300, ""), key, KLEN);
+    ok(check(tok, &c, err) == 0, "valid for 300 s: accepted");
+    tok = token(NULL, claims(now - 250, now + 51, ""), key, KLEN);
+    ok(check(tok, &c, err) != 0, "valid for 301 s: refused");
+    is_str(err, "context valid for more than 300 s", "... as valid too long");
+    tok = token(NULL, claims(now, now + 365LL * 86400, ""), key, KLEN);
+    ok(check(tok, &c, err) != 0, "valid for a year: refused");
+    tok = token(NULL, claims(now, 9223372036854775807LL, ""), key, KLEN);
+    ok(check(tok, &c, err) != 0, "exp the largest integer: refused");
+    tok = token(NULL, claims(-9223372036854775807LL - 1, now, ""), key,
+                KLEN);
+    ok(check(tok, &c, err) != 0, "iat the smallest integer: refused");
+
     tok = token(NULL, "{\"sub\":\"x\",\"iat\":1790000000}", key, KLEN);
     ok(check(tok, &c, err) != 0, "no exp: refused");
     tok = token(NULL, "{\"sub\":\"x\",\"iat\":\"1790000000\","
@@ -239,6 +254,38 @@ main(void)
        PE_CONTEXT_MAX);
     is_str(err, "context too long", "... as too long");
     free(copy);
+
+    /* the mark of a used jti: an HMAC under the key, never the jti */
+    {
+        char           m[PE_CONTEXT_MARK_LEN + 1] = "", m2[sizeof(m)] = "";
+        char           want[sizeof(m)];
+        unsigned int   maclen;
+        unsigned char  mac[64];
+        pe_context_t   a;
+
+        memset(&a, 0, sizeof(a));
+        strcpy(a.jti, "0f3c");
+        ok(pe_context_mark(key, KLEN, &a, m, sizeof(m)) == 0, "a jti's mark");
+        HMAC(EVP_sha256(), key, KLEN, (const unsigned char *) "jti:0f3c", 8,
+             mac, &maclen);
+        memcpy(want, "pe:ctx:", 7);
+        b64url(mac, 32, want + 7);
+        is_str(m, want, "... pe:ctx: and the HMAC of \"jti:\" and the jti");
+        ok(strstr(m, "0f3c") == NULL, "... which is not in it");
+
+        strcpy(a.jti, "0f3d");
+        pe_context_mark(key, KLEN, &a, m2, sizeof(m2));
+        ok(strcmp(m, m2) != 0, "another jti, another mark");
+        strcpy(a.jti, "0f3c");
+        pe_context_mark((const unsigned char *) "another key of thirty-two "
+                        "bytes!", 32, &a, m2, sizeof(m2));
+        ok(strcmp(m, m2) != 0, "another key, another mark");
+        ok(pe_context_mark(key, KLEN, &a, m2, sizeof(m2) - 1) != 0,
+           "a buffer too small: none");
+        a.jti[0] = '\0';
+        ok(pe_context_mark(key, KLEN, &a, m2, sizeof(m2)) != 0,
+           "no jti: no mark");
+    }
 
     return done_testing();
 }
