@@ -5,6 +5,7 @@
 #   make run      the local stack in the foreground; Ctrl-C stops it
 #   make fuzz     libFuzzer runs of the parsers (FUZZ_SECONDS each)
 #   make bench    the benchmarks in bench/
+#   make compat   nginx's own tests without and with the module, compared
 
 BUILD        := build
 MODULE       := $(BUILD)/ngx_http_privacy_module.so
@@ -16,16 +17,17 @@ WARN         := -Wall -Wextra -Werror
 FUZZ_SECONDS ?= 10
 FUZZ_CC      ?= clang
 
-MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) config
+MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) $(LIB_SRCS) \
+                $(LIB_HDRS) config
 BACKEND_SRCS := $(wildcard backend/*.c)
 BACKEND_HDRS := $(wildcard backend/*.h)
 BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
                 -lpthread -lm
 
-PARSERS      := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
-                ngx_module/pe_consent.c ngx_module/pe_region.c \
-                ngx_module/pe_jws.c ngx_module/pe_gcra.c \
-                ngx_module/pe_sniff.c ngx_module/pe_gpp.c
+# lib/: the pure C (parsers, rate arithmetic, signatures), no nginx types,
+# shared by the module, the backend, the unit tests, fuzzers and bench
+LIB_SRCS     := $(wildcard lib/pe_*.c)
+LIB_HDRS     := $(wildcard lib/pe_*.h)
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
@@ -57,39 +59,36 @@ $(ASAN_MODULE): $(BUILD)/ngx-asan/objs/Makefile $(MODULE_SRCS)
 	@mkdir -p $(BUILD)/asan
 	cp $(BUILD)/ngx-asan/objs/ngx_http_privacy_module.so $@
 
-# the backend reads multipart with the edge's own strict parsers
-BACKEND_PARSERS := ngx_module/pe_media_type.c ngx_module/pe_multipart.c \
-                   ngx_module/pe_sniff.c ngx_module/pe_jws.c
 
-$(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
+$(BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(LIB_SRCS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ingx_module -o $@ $(BACKEND_SRCS) \
-	    $(BACKEND_PARSERS) $(BACKEND_LIBS)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ilib -o $@ $(BACKEND_SRCS) \
+	    $(LIB_SRCS) $(BACKEND_LIBS)
 
 # the backend with AddressSanitizer and UBSan, for a second pass of the
 # backend's tests (make test does both)
 ASAN_BACKEND := $(BUILD)/asan/privacy-backend
 
-$(ASAN_BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(BACKEND_PARSERS)
+$(ASAN_BACKEND): $(BACKEND_SRCS) $(BACKEND_HDRS) $(LIB_SRCS)
 	@mkdir -p $(BUILD)/asan
 	$(CC) -O1 -g $(WARN) -std=gnu11 -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Ingx_module \
-	    -o $@ $(BACKEND_SRCS) $(BACKEND_PARSERS) $(BACKEND_LIBS)
+	    -fno-sanitize-recover=all -fno-omit-frame-pointer -Ilib \
+	    -o $@ $(BACKEND_SRCS) $(LIB_SRCS) $(BACKEND_LIBS)
 
 # the pure parsers' unit tests, with the sanitizers
-$(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(PARSERS) $(wildcard ngx_module/pe_*.h)
+$(BUILD)/t/%: t/unit/%.c t/unit/tap.h $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(BUILD)/t
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all -Ingx_module -It/unit -o $@ $< $(PARSERS) \
+	    -fno-sanitize-recover=all -Ilib -It/unit -o $@ $< $(LIB_SRCS) \
 	    -lcrypto
 
 # the backend's pure parts (test_b_NAME: backend/NAME.c), likewise
 $(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c \
-                     $(BACKEND_HDRS) $(BACKEND_PARSERS)
+                     $(BACKEND_HDRS) $(LIB_SRCS)
 	@mkdir -p $(BUILD)/t
 	$(CC) -O1 -g $(WARN) -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all -Ibackend -Ingx_module -It/unit -o $@ $< \
-	    backend/$*.c $(TEST_B_WITH_$*) $(BACKEND_PARSERS) -ljansson \
+	    -fno-sanitize-recover=all -Ibackend -Ilib -It/unit -o $@ $< \
+	    backend/$*.c $(TEST_B_WITH_$*) $(LIB_SRCS) -ljansson \
 	    -lcurl -lcrypto
 
 # what a backend unit needs besides itself
@@ -106,10 +105,10 @@ unit: $(UNIT_TESTS)
 
 asan: $(ASAN_MODULE) $(ASAN_BACKEND)
 
-$(BUILD)/fuzz/%: fuzz/%.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(BUILD)/fuzz
 	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -Ingx_module -o $@ $< $(PARSERS) -lcrypto
+	    -fno-sanitize-recover=all -Ilib -o $@ $< $(LIB_SRCS) -lcrypto
 
 fuzz-build: $(FUZZERS)
 
@@ -139,9 +138,9 @@ test: deps
 run: deps all
 	scripts/run.sh
 
-$(BUILD)/bench/parsers: bench/parsers.c $(PARSERS) $(wildcard ngx_module/pe_*.h)
+$(BUILD)/bench/parsers: bench/parsers.c $(LIB_SRCS) $(LIB_HDRS)
 	@mkdir -p $(BUILD)/bench
-	$(CC) -O2 $(WARN) -Ingx_module -o $@ $< $(PARSERS) -lcrypto
+	$(CC) -O2 $(WARN) -Ilib -o $@ $< $(LIB_SRCS) -lcrypto
 
 bench: deps all $(BUILD)/bench/parsers
 	$(BUILD)/bench/parsers
@@ -149,6 +148,12 @@ bench: deps all $(BUILD)/bench/parsers
 	perl bench/consent.pl
 	perl bench/limit.pl
 	perl bench/jobs.pl
+
+# nginx's own test suite (../shared/nginx-tests) without the module and
+# with it active http-wide, compared file by file (scripts/compat.sh)
+.PHONY: compat
+compat: deps $(MODULE)
+	scripts/compat.sh
 
 clean:
 	rm -rf $(BUILD)
