@@ -699,7 +699,7 @@ ngx_http_privacy_init(ngx_conf_t *cf)
     if (ngx_http_privacy_status_init(cf, pmcf) != NGX_OK
         || ngx_http_privacy_log_init(cf, pmcf) != NGX_OK
         || ngx_http_privacy_limit_init(cf) != NGX_OK
-        || ngx_http_privacy_consent_init(cf) != NGX_OK
+        || ngx_http_privacy_cookie_init(cf) != NGX_OK
         || ngx_http_privacy_refusal_init(cf) != NGX_OK)
     {
         return NGX_ERROR;

@@ -280,8 +280,6 @@ char *ngx_http_privacy_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_privacy_consent_category(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_privacy_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_privacy_consent_init_main(ngx_conf_t *cf,
@@ -291,9 +289,19 @@ char *ngx_http_privacy_consent_merge(ngx_conf_t *cf,
 ngx_http_privacy_ctx_t *ngx_http_privacy_evaluate(ngx_http_request_t *r);
 ngx_int_t ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf);
-ngx_int_t ngx_http_privacy_consent_init(ngx_conf_t *cf);
 size_t ngx_http_privacy_categories_text(ngx_http_privacy_main_conf_t *pmcf,
     uint32_t bits, u_char *buf, size_t len, ngx_uint_t json);
+ngx_int_t ngx_http_privacy_category_arg(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name);
+
+/* cookies: ngx_http_privacy_cookie.c */
+char *ngx_http_privacy_cookie_class(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_privacy_find_cookie(ngx_http_request_t *r,
+    ngx_str_t *want, ngx_str_t *value);
+ngx_int_t ngx_http_privacy_filter_request_cookies(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx);
+ngx_int_t ngx_http_privacy_cookie_init(ngx_conf_t *cf);
 
 /* the pseudonym and the signed context: ngx_http_privacy_context.c */
 char *ngx_http_privacy_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
