@@ -1,0 +1,104 @@
+
+/*
+ * privacy-edge: rate limits, the parts that the local zones
+ * (ngx_http_privacy_limit.c) and their sync through Redis
+ * (ngx_http_privacy_limit_redis.c) share.
+ */
+
+#ifndef _NGX_HTTP_PRIVACY_LIMIT_H_INCLUDED_
+#define _NGX_HTTP_PRIVACY_LIMIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_privacy_module.h"
+
+
+#define NGX_HTTP_PRIVACY_LIMIT_PASSED    1
+#define NGX_HTTP_PRIVACY_LIMIT_DELAYED   2
+#define NGX_HTTP_PRIVACY_LIMIT_REJECTED  3
+#define NGX_HTTP_PRIVACY_LIMIT_ERROR     4
+
+
+typedef struct {
+    u_char                       color;
+    u_char                       dummy;
+    u_short                      len;
+    ngx_queue_t                  queue;
+    uint64_t                     tat;
+    uint64_t                     blocked;  /* sync=redis: refused until */
+    u_char                       data[1];
+} ngx_http_privacy_limit_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  queue;
+} ngx_http_privacy_limit_shctx_t;
+
+
+typedef struct {
+    ngx_http_privacy_limit_shctx_t  *sh;
+    ngx_slab_pool_t                 *shpool;
+    pe_rate_t                        rate;
+    ngx_http_complex_value_t         key;
+    ngx_str_t                        name;
+    ngx_uint_t                       sync;     /* sync=redis */
+} ngx_http_privacy_limit_zone_t;
+
+
+/* allowed, refusing zone, retry; then remaining, reset, delay per zone */
+#define NGX_HTTP_PRIVACY_REPLY_MAX      (3 + 3 * NGX_HTTP_PRIVACY_LIMITS_MAX)
+
+#define NGX_HTTP_PRIVACY_WAIT_ASKED     0
+#define NGX_HTTP_PRIVACY_WAIT_ANSWERED  1
+#define NGX_HTTP_PRIVACY_WAIT_FAILED    2
+
+/* a request waiting for Redis; in the request's pool */
+struct ngx_http_privacy_limit_wait_s {
+    ngx_http_request_t              *r;
+    ngx_http_privacy_redis_call_t   *call;     /* NULL: not waiting */
+    ngx_uint_t                       index;    /* its place in the call */
+    ngx_event_t                      ev;       /* timeout, then wake-up */
+    ngx_uint_t                       state;
+    ngx_uint_t                       nsync;
+    int64_t                          values[NGX_HTTP_PRIVACY_REPLY_MAX];
+};
+
+
+/* the zones in shared memory: ngx_http_privacy_limit.c */
+ngx_http_privacy_limit_node_t *ngx_http_privacy_limit_lookup(
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, uint32_t hash);
+ngx_http_privacy_limit_node_t *ngx_http_privacy_limit_create(
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, uint32_t hash,
+    uint64_t now);
+uint64_t ngx_http_privacy_limit_now(void);
+void ngx_http_privacy_limit_see(ngx_http_privacy_ctx_t *ctx,
+    ngx_shm_zone_t *shm_zone, uint64_t remaining, uint64_t reset_ns);
+ngx_int_t ngx_http_privacy_limit_reject(ngx_http_request_t *r,
+    ngx_http_privacy_ctx_t *ctx, ngx_http_privacy_limit_zone_t *zone,
+    uint64_t retry_ns);
+ngx_uint_t ngx_http_privacy_limit_keyed(ngx_str_t *key);
+ngx_uint_t ngx_http_privacy_limit_ask(ngx_http_privacy_loc_conf_t *plcf,
+    ngx_http_privacy_ctx_t *ctx, uint64_t now, ngx_uint_t local_sync,
+    uint64_t *retry);
+ngx_int_t ngx_http_privacy_limit_charge(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx,
+    uint64_t now, ngx_http_privacy_limit_wait_t *wait);
+
+/* sync=redis: ngx_http_privacy_limit_redis.c */
+uint64_t ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
+    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t *reset);
+ngx_int_t ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx);
+ngx_int_t ngx_http_privacy_limit_redis_failed(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx,
+    uint64_t now);
+ngx_int_t ngx_http_privacy_limit_answered(ngx_http_request_t *r,
+    ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_PRIVACY_LIMIT_H_INCLUDED_ */
