@@ -13,16 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
-#define PE_CONSENT_MAX        4096
-
-/* the built-in categories; custom ones take the bits from 4 up */
-#define PE_CAT_NECESSARY      0x01u
-#define PE_CAT_PREFERENCES    0x02u
-#define PE_CAT_ANALYTICS      0x04u
-#define PE_CAT_MARKETING      0x08u
-#define PE_CAT_BUILTIN        0x0fu
-#define PE_CAT_MAX            32
+#include "pe_categories.h"
+#include "pe_tcf.h"
 
 
 typedef enum {
@@ -34,48 +26,6 @@ typedef enum {
     PE_CMP_GPP
 } pe_cmp_e;
 
-
-/*
- * What a consent value says: categories granted and categories refused
- * explicitly.  A category in neither was not asked about.  "necessary" is
- * always granted.
- */
-typedef struct {
-    uint32_t  granted;
-    uint32_t  refused;
-} pe_consent_t;
-
-
-/* category names, index = bit number, for the kv format */
-typedef struct {
-    const char  *name[PE_CAT_MAX];
-    size_t       len[PE_CAT_MAX];
-    size_t       n;
-} pe_categories_t;
-
-
-/* the core segment of a TC string, as far as the mapping needs it */
-typedef struct {
-    unsigned  version;
-    unsigned  cmp_id;
-    unsigned  cmp_version;
-    unsigned  consent_screen;
-    unsigned  vendor_list_version;
-    unsigned  policy_version;
-    unsigned  is_service_specific;
-    uint32_t  special_features;      /* bit n-1: feature n */
-    uint32_t  purposes;              /* bit n-1: purpose n consented */
-    uint32_t  purposes_li;
-    unsigned  max_vendor_id;
-} pe_tcf_t;
-
-
-/*
- * Decodes a TC string's core segment (everything before the first ".")
- * and checks that the segment is whole: vendor consents, vendor
- * legitimate interests and publisher restrictions all fit.  0 or -1.
- */
-int pe_tcf_decode(const unsigned char *s, size_t n, pe_tcf_t *tc);
 
 /*
  * Parses a consent value of the given format.  Returns 0 when it parsed,

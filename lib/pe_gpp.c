@@ -26,6 +26,7 @@
  */
 
 #include "pe_gpp.h"
+#include "pe_tcf.h"
 #include "pe_jws.h"
 
 #include <string.h>
@@ -509,7 +510,7 @@ pe_gpp_tcf(const unsigned char *s, size_t len, pe_gpp_t *g)
     pe_tcf_t      tc;
     pe_consent_t  c;
 
-    /* whole, or malformed; policy is pe_consent_parse()'s to judge */
+    /* whole, or malformed; policy is pe_tcf_consent()'s to judge */
     if (pe_tcf_decode(s, len, &tc) != 0) {
         return -1;
     }
@@ -531,7 +532,7 @@ pe_gpp_tcf(const unsigned char *s, size_t len, pe_gpp_t *g)
         }
     }
 
-    (void) pe_consent_parse(PE_CMP_TCF, s, len, NULL, &c);
+    (void) pe_tcf_consent(s, len, &c);
 
     g->read |= PE_GPP_SID(PE_GPP_TCFEUV2);
     g->tcf.granted = (c.granted & PE_CAT_BUILTIN) | PE_CAT_NECESSARY;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pe_consent.h"
+#include "pe_categories.h"
 
 
 /* section ids, as the IAB's registry numbers them */
