@@ -156,13 +156,16 @@ fails("provider kling base=https://x access_key_env=A secret_key_env=S "
       . "webhook_jwks=/x;\n",
       qr/provider "kling" takes no webhook_jwks=/, 'kling: webhook_jwks=');
 
-# the README's provider lines are a configuration that passes -t
+# the documented provider lines (docs/backend.md) are a configuration
+# that passes -t
 {
-    open(my $fh, '<', "$PETest::TOP/README.md") or die "README.md: $!";
+    open(my $fh, '<', "$PETest::TOP/docs/backend.md")
+        or die "docs/backend.md: $!";
     my $readme = do { local $/; <$fh> };
     close $fh;
     my ($lines) = $readme =~ /```\n(public_url .*?)```/s;
-    ok($lines && $lines =~ /provider kling/, 'the README has provider lines');
+    ok($lines && $lines =~ /provider kling/,
+       'docs/backend.md has provider lines');
     (my $conf = $lines // '') =~ s{/etc/privacy-edge/fal-jwks\.json}
                                  {$d/fal-jwks.json};
     $t->write_file('fal-jwks.json', '{"keys":[{"kty":"OKP","crv":"Ed25519",'

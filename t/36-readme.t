@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 
-# The README's nginx examples are configurations that work: each is taken
-# out of the README, its paths pointed at this repository (conf/, a test
-# key), TLS and the upstream made local, and run through nginx -t.  The
-# worked example of a Cloudflare-fronted site is then run, and what the
-# README says of it is checked sentence by sentence.
+# The documentation's nginx examples are configurations that work: each
+# is taken out of README.md and docs/*.md, its paths pointed at this
+# repository (conf/, a test key), TLS and the upstream made local, and run
+# through nginx -t.  The worked example of a Cloudflare-fronted site
+# (docs/operations.md) is then run, and what the text says of it is
+# checked sentence by sentence.
 
 use strict;
 use warnings;
@@ -18,12 +19,15 @@ my $t = PETest->new;
 my $top = $PETest::TOP;
 $t->write_file('privacy.key', 'k' x 32);
 
-open(my $fh, '<', "$top/README.md") or die "README.md: $!";
-my $readme = do { local $/; <$fh> };
-close $fh;
+my $readme = '';
+for my $doc ("$top/README.md", sort glob("$top/docs/*.md")) {
+    open(my $fh, '<', $doc) or die "$doc: $!";
+    $readme .= do { local $/; <$fh> };
+    close $fh;
+}
 
 my @blocks = grep { /^http \{$/m } $readme =~ /```nginx\n(.*?)```/sg;
-ok(@blocks >= 2, 'the README has nginx examples with an http block');
+ok(@blocks >= 2, 'the documentation has nginx examples with an http block');
 
 for my $i (0 .. $#blocks) {
     my $conf = $blocks[$i];
