@@ -149,8 +149,9 @@ bench: deps all $(BUILD)/bench/parsers
 	perl bench/limit.pl
 	perl bench/jobs.pl
 
-# nginx's own test suite (../shared/nginx-tests) without the module and
-# with it active http-wide, compared file by file (scripts/compat.sh)
+# nginx's own test suite (NGINX_TESTS: a checkout of nginx-tests) without
+# the module and with it active http-wide, compared file by file
+# (scripts/compat.sh)
 .PHONY: compat
 compat: deps $(MODULE)
 	scripts/compat.sh

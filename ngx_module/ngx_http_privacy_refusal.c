@@ -33,7 +33,7 @@ static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 
-/* the reasons, as DESIGN names them, each with its status */
+/* the reasons, as docs/directives.md names them, each with its status */
 const ngx_http_privacy_reason_t
     ngx_http_privacy_reasons[NGX_HTTP_PRIVACY_REASONS] =
 {

@@ -1,7 +1,7 @@
 // Shared by the generators of t/37-consent-iab.t: a seeded random source
 // (so a failure replays from its seed), the TCF purpose mapping of
-// DESIGN.md applied to what the IAB's libraries DECODE, and a random TC
-// string made with @iabtcf/core.
+// docs/directives.md applied to what the IAB's libraries DECODE, and a
+// random TC string made with @iabtcf/core.
 //
 // Nothing here decides what a string means from the values we put in: the
 // expected answer is always computed from the library's own decoding of
@@ -71,7 +71,7 @@ export function rng(seed) {
 }
 
 // ------------------------------------------------------------------------
-// DESIGN.md: a category needs all of its purposes
+// docs/directives.md: a category needs all of its purposes
 
 export const BUILTIN = ['preferences', 'analytics', 'marketing'];
 
@@ -132,7 +132,8 @@ export const OPT_OUTS = ['SaleOptOut', 'SharingOptOut',
                          'TargetedAdvertisingOptOut'];
 
 // ------------------------------------------------------------------------
-// what a GPP string expresses, as @iabgpp/cmpapi decodes it (DESIGN.md):
+// what a GPP string expresses, as @iabgpp/cmpapi decodes it
+// (docs/directives.md):
 // section 2 decides like a TC string; the US sections refuse marketing on
 // an opt-out of sale, sharing or targeted advertising (2-bit value 1;
 // uspv1 OptOutSale "Y") or Gpc, and say nothing else; other sections say

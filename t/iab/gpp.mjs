@@ -3,7 +3,7 @@
 //   {"s": GPP string, "granted": [...], "refused": [...], "why": ...,
 //    "sections": [ids as the library decodes them], "extra": [...]}
 // granted and refused: what the string says of preferences, analytics and
-// marketing under DESIGN.md, computed from the library's own decoding:
+// marketing under docs/directives.md, computed from the library's own decoding:
 //   - section 2 (tcfeuv2) decides like a TC string;
 //   - the US sections (6 uspv1, 7 usnat, 8-27) refuse marketing when the
 //     visitor opted out of sale, sharing or targeted advertising (a 2-bit

@@ -2,8 +2,8 @@
 //   {"s": TC string, "granted": [...], "refused": [...], "why": ...,
 //    "purposes": [...], "v", "pv", "ss", "vc", "pad", "segs", "mode"}
 // granted and refused: what the string says of preferences, analytics and
-// marketing under DESIGN.md's mapping, computed from the library's own
-// decoding of the string it encoded.
+// marketing under the mapping of docs/directives.md, computed from the
+// library's own decoding of the string it encoded.
 //
 //   node tcf.mjs --seed 12345 --count 3000
 

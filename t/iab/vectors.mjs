@@ -1,5 +1,6 @@
 // The IAB's published example strings, with what they grant under
-// DESIGN.md as the IAB's own libraries decode them; one JSON line each:
+// docs/directives.md as the IAB's own libraries decode them; one JSON line
+// each:
 //   {"kind": "tcf"|"gpp", "s", "granted", "refused", "why", "source"}
 // A string the library refuses to decode is a string that does not parse:
 // it grants nothing ("why" says so).

@@ -6,7 +6,7 @@
  * and truncated, corrupted, oversized and hostile input.
  *
  * Every expected value is what the IAB's reference library, @iabgpp/cmpapi
- * 3.2.0, decodes from the string, mapped onto categories as DESIGN.md
+ * 3.2.0, decodes from the string, mapped onto categories as docs/directives.md
  * says (section 2 as a TC string; a US opt-out or GPC refuses marketing).
  * Where pe_gpp.c refuses what the library reads, the comment names the
  * rule, one of those listed at the top of pe_gpp.c.  The truncation and
