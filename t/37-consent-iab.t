@@ -6,13 +6,14 @@
 # t/iab/*.mjs make thousands of random TC strings with @iabtcf/core and GPP
 # strings with @iabgpp/cmpapi (versions pinned in t/iab/package.json,
 # installed by scripts/deps.sh), and say what each grants and refuses under
-# DESIGN.md's mapping, as the library DECODES the string it encoded.  Each
-# goes through the real nginx over HTTP: from Germany (opt-in: granted is
-# what the string grants) and from the US (opt-out: whatever the string
-# does not express is granted, what it refuses is refused), a share of them
-# beside a kv cookie naming ai_processing, an "explicit" category no TC or
-# GPP string names, so never granted without it.  The IAB's published
-# example strings go through the same way.
+# the mapping docs/directives.md gives (privacy_consent_cookie), as the library
+# DECODES the string it encoded.  Each goes through the real nginx over
+# HTTP: from Germany (opt-in: granted is what the string grants) and from
+# the US (opt-out: whatever the string does not express is granted, what it
+# refuses is refused), a share of them beside a kv cookie naming
+# ai_processing, an "explicit" category no TC or GPP string names, so never
+# granted without it.  The IAB's published example strings go through the
+# same way.
 #
 # A random seed each run, printed; PE_IAB_SEED=<seed> replays a run,
 # PE_IAB_COUNT=<n> sets how many strings of each kind (default 3000).
@@ -189,11 +190,12 @@ $t->nginx_start($conf);
 my $port = $t->port;
 
 ###########################################################################
-# what the module must answer (DESIGN.md): each category is decided by the
-# first cookie present, in configuration order, that expresses it; TCF
-# expresses the four built-ins, GPP's US sections only marketing and only
-# refusing, kv the categories it names.  What none expresses: granted in
-# an opt-out region, unless explicit; refused in an opt-in one.
+# what the module must answer (docs/directives.md, privacy_consent_cookie): each
+# category is decided by the first cookie present, in configuration order,
+# that expresses it; TCF expresses the four built-ins, GPP's US sections
+# only marketing and only refusing, kv the categories it names.  What none
+# expresses: granted in an opt-out region, unless explicit; refused in an
+# opt-in one.
 
 my @CATS = qw(necessary preferences analytics marketing ai_processing);
 my %EXPLICIT = (ai_processing => 1);

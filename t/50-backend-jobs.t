@@ -1,104 +1,54 @@
 #!/usr/bin/perl
 
-# privacy-backend accepts uploads as jobs (issue 5, the first part): the
-# signed context decides who a request is for; the file streams into the
-# encrypted spool; the record, the subject's set and the stream entry are
-# in Redis before the 202; the prompt is never in Redis; a subject never
-# sees another's job; bad input is refused with a reason and leaves
-# nothing behind.  Then the same through the real edge.
+# privacy-backend accepts uploads as jobs: the signed context decides who
+# a request is for; the file streams into the encrypted spool; the
+# record, the subject's set and the stream entry are in Redis before the
+# 202; the prompt is never in Redis; a subject never sees another's job;
+# bad input is refused with a reason and leaves nothing behind.  Then the
+# same through the real edge.  The provider cannot be reached here, so
+# every job stays queued (or is being submitted) while it is looked at.
 
 use strict;
 use warnings;
 
 use Test::More;
 use JSON::PP;
-use Digest::SHA qw(hmac_sha256);
 
 use lib 't/lib';
 use PETest;
-use PEBackend ();
+use PEBackend;
 
-my $t = PETest->new;
-my $d = $t->dir;
-my $rport = $t->redis;
-my $bport = $t->port('backend');
-
-mkdir "$d/spool";
-my $ckey = 'c' x 32;
-$t->write_file('context.key', $ckey);
-$t->write_file('data.key', '0123456789abcdef' x 4);
-
-my $model = 'fal-ai/kling-video/v2.1/standard/image-to-video';
-
-$ENV{FAL_KEY} = 'unused-here';
-$t->backend(<<"CONF");
-listen        127.0.0.1:$bport;
-redis         127.0.0.1:$rport;
-spool         $d/spool;
-context_key   $d/context.key;
-data_key      $d/data.key;
-public_url    https://media.example.com;
-retention     upload=0 output=24h record=30d prompt=0;
-provider      fal base=http://127.0.0.1:1 key_env=FAL_KEY;
-model         "$model" provider=fal;
-CONF
-
-# a context as the edge signs it, a jti of its own each time
-my $jti = 0;
-sub context {
-    my (%c) = @_;
-    my $now = time;
-    my %claims = (sub => 'subject-alice-0000000000000000000000000000',
-                  reg => 'DE', grp => 'eea',
-                  con => ['necessary', 'ai_processing'], gpc => JSON::PP::false,
-                  iat => $now, exp => $now + 60, jti => 'r' . ++$jti,
-                  %c);
-    my $key = delete $claims{key} // $ckey;
-    my $h = b64url('{"alg":"HS256","typ":"JWT"}');
-    my $p = b64url(JSON::PP->new->canonical->encode(\%claims));
-    return "$h.$p." . b64url(hmac_sha256("$h.$p", $key));
-}
-
-my $B = 'pe-boundary-7f3a';
+my $B = $PEBackend::B;
+my $model = $PEBackend::MODEL;
 my $png = sample('png', 20000);
 my $prompt = 'a cat surfing PROMPT-SECRET-41';
 
+my $be = PEBackend->new(public_url => 'https://media.example.com');
+my ($t, $d, $rport, $bport) = ($be->t, $be->dir, $be->rport, $be->bport);
+
+# nothing answers at the provider's address: no job gets further than
+# being submitted
+$t->standin_stop('fal');
+
+# an upload of the cat picture and the secret prompt unless told otherwise
 sub upload {
     my (%o) = @_;
-    my @parts = @{ $o{parts} // [
-        ['file', 'cat.png', 'image/png', $png],
-        ['prompt', undef, undef, $prompt],
-        ['model', undef, undef, $model],
-        ['params', undef, undef, '{"duration":5}'],
-    ] };
-    my %h = ('Content-Type' => "multipart/form-data; boundary=$B");
-    $h{'Privacy-Context'} = $o{context} if defined $o{context};
-    return http_post($o{port} // $bport, $o{uri} // '/v1/jobs',
-                     $o{body} // multipart_body($B, @parts), %h);
+    return $be->upload(file => $png, prompt => $prompt,
+                       params => '{"duration":5}', %o);
 }
-
-sub get {
-    my ($uri, $ctx) = @_;
-    return http_get($bport, $uri,
-                    defined $ctx ? ('Privacy-Context' => $ctx) : ());
-}
-
-sub spool_files { sort map { s{.*/}{}r } glob("$d/spool/*") }
-
-sub redis_dump { PEBackend::redis_dump_of($t, $rport) }
 
 # --- accepted ------------------------------------------------------------
 
-my $alice = context();
+my $alice = $be->context;
 my $r = upload(context => $alice);
 is($r->{status}, 202, 'an upload with a valid context: 202')
     or diag($r->{raw});
-my $job = eval { decode_json($r->{body}) } // {};
+my $job = $r->{json};
 like($job->{id} // '', qr/^[0-9a-f]{32}$/, '... a job id');
 is($job->{status}, 'queued', '... queued');
 my $id = $job->{id} // 'none';
 
-my $rec = { @{ $t->redis_query($rport, ['HGETALL', "pe:job:$id"]) // [] } };
+my $rec = $be->record($id);
 # the worker may have taken it already (its provider is unreachable here)
 like($rec->{status} // '', qr/^(?:queued|submitting)$/,
      'the record is in Redis before the 202');
@@ -113,9 +63,9 @@ is($t->redis_query($rport, ['SISMEMBER',
                             'pe:sub:subject-alice-0000000000000000000000000000:jobs',
                             $id]), 1,
    '... and in its subject\'s set');
-unlike(redis_dump(), qr/PROMPT-SECRET/, 'no prompt anywhere in Redis');
+unlike($be->redis_dump, qr/PROMPT-SECRET/, 'no prompt anywhere in Redis');
 
-is_deeply([spool_files()], ["$id.media", "$id.prompt"],
+is_deeply([$be->spool_files], ["$id.media", "$id.prompt"],
           'the spool holds the media and the prompt, no .part');
 my $spooled = $t->read_file("spool/$id.media");
 my $png_body = substr($png, 16, 64);
@@ -125,27 +75,27 @@ ok(index($t->read_file("spool/$id.prompt"), 'PROMPT-SECRET') < 0,
 
 # --- reading it back, and only one's own -------------------------------
 
-$r = get("/v1/jobs/$id", $alice);
+$r = $be->get("/v1/jobs/$id", $alice);
 is($r->{status}, 200, 'GET /v1/jobs/ID: 200');
-my $got = eval { decode_json($r->{body}) } // {};
+my $got = $r->{json};
 like($got->{status}, qr/^(?:queued|submitting)$/,
      '... queued (or already being submitted)');
 is($got->{model}, $model, '... the model');
 ok(!exists $got->{sub} && !exists $got->{params},
    '... and neither the subject nor the parameters');
 
-$r = get('/v1/jobs', $alice);
-is(scalar @{ (eval { decode_json($r->{body}) } // {})->{jobs} // [] }, 1,
+$r = $be->get('/v1/jobs', $alice);
+is(scalar @{ $r->{json}{jobs} // [] }, 1,
    'GET /v1/jobs: the subject\'s one job');
 
-my $mallory = context(sub => 'subject-mallory-000000000000000000000000');
-my $other = get("/v1/jobs/$id", $mallory);
-my $missing = get('/v1/jobs/' . ('0' x 32), $mallory);
+my $mallory = $be->context(sub => 'subject-mallory-000000000000000000000000');
+my $other = $be->get("/v1/jobs/$id", $mallory);
+my $missing = $be->get('/v1/jobs/' . ('0' x 32), $mallory);
 is($other->{status}, 404, 'another subject\'s job: 404');
 is($other->{body}, $missing->{body},
    '... exactly like a job that does not exist');
-is_deeply((eval { decode_json(get('/v1/jobs', $mallory)->{body}) } // {})
-              ->{jobs}, [], '... and not in the other\'s history');
+is_deeply($be->get('/v1/jobs', $mallory)->{json}{jobs}, [],
+          '... and not in the other\'s history');
 
 # --- the context ---------------------------------------------------------
 
@@ -158,9 +108,10 @@ sub keys_but_marks {
 my $keys_before = keys_but_marks();
 my @refused = (
     [undef, 'no context'],
-    [context(key => 'x' x 32), 'a context signed with another key'],
-    [context(iat => time - 300, exp => time - 240), 'an expired context'],
-    [do { my $c = context(); substr($c, 40, 1) ^= "\x01"; $c },
+    [$be->context(key => 'x' x 32), 'a context signed with another key'],
+    [$be->context(iat => time - 300, exp => time - 240),
+     'an expired context'],
+    [do { my $c = $be->context; substr($c, 40, 1) ^= "\x01"; $c },
      'an altered context'],
 );
 for my $case (@refused) {
@@ -170,11 +121,11 @@ for my $case (@refused) {
     like($r->{body}, qr/"error":"context_invalid"/, '... context_invalid');
 }
 
-$r = upload(context => context(con => ['necessary']));
+$r = upload(context => $be->context(con => ['necessary']));
 is($r->{status}, 403, 'no ai_processing consent in the context: 403');
 like($r->{body}, qr/"error":"consent_required".*"category":"ai_processing"/,
      '... consent_required, ai_processing');
-is(get("/v1/jobs/$id")->{status}, 401, 'GET without a context: 401');
+is($be->get("/v1/jobs/$id")->{status}, 401, 'GET without a context: 401');
 
 # --- bad input: a reason, and nothing left behind ----------------------
 
@@ -207,18 +158,20 @@ my @bad = (
 );
 for my $case (@bad) {
     my ($parts, $status, $error, $name) = @$case;
-    $r = upload(context => context(), parts => $parts);
+    $r = upload(context => $be->context, parts => $parts);
     is($r->{status}, $status, "$name: $status");
     like($r->{body}, qr/"error":"$error"/, "... $error");
 }
 
 my $cut = multipart_body($B, ['file', 'a.png', 'image/png', $png],
                          ['model', undef, undef, $model]);
-$r = upload(context => context(), body => substr($cut, 0, -8));
+$r = http_post($bport, '/v1/jobs', substr($cut, 0, -8),
+               'Content-Type' => "multipart/form-data; boundary=$B",
+               'Privacy-Context' => $be->context);
 is($r->{status}, 400, 'a body without its close delimiter: 400');
 like($r->{body}, qr/"error":"malformed_multipart"/, '... malformed_multipart');
 
-is_deeply([spool_files()], ["$id.media", "$id.prompt"],
+is_deeply([$be->spool_files], ["$id.media", "$id.prompt"],
           'no refused upload left a file in the spool');
 is(keys_but_marks(), $keys_before, '... nor a key in Redis');
 is($t->redis_query($rport, ['XLEN', 'pe:jobs']), 1, '... nor a job to do');
@@ -226,17 +179,17 @@ is($t->redis_query($rport, ['XLEN', 'pe:jobs']), 1, '... nor a job to do');
 # --- a larger video, streamed ------------------------------------------
 
 my $mp4 = sample('mp4', 6 * 1024 * 1024);
-$r = upload(context => context(),
+$r = upload(context => $be->context,
             parts => [['file', 'clip.mp4', 'video/mp4', $mp4],
                       ['model', undef, undef, $model],
                       ['private', undef, undef, 'true']]);
 is($r->{status}, 202, 'a 6 MB video: 202');
-my $vid = (eval { decode_json($r->{body}) } // {})->{id} // 'none';
+my $vid = $r->{json}{id} // 'none';
 my $vsize = -s "$d/spool/$vid.media";
 ok($vsize && $vsize > length($mp4) && $vsize < length($mp4) + 4096,
    "... spooled encrypted: $vsize bytes for " . length($mp4));
-is((eval { decode_json(get("/v1/jobs/$vid", $alice)->{body}) } // {})
-       ->{private}, JSON::PP::true, '... private');
+is($be->get("/v1/jobs/$vid", $alice)->{json}{private}, JSON::PP::true,
+   '... private');
 
 # --- through the real edge ------------------------------------------------
 
@@ -252,10 +205,10 @@ $r = http_post($t->port, '/v1/jobs',
                %through);
 is($r->{status}, 202, 'through the edge: 202') or diag($r->{raw});
 my $eid = (eval { decode_json($r->{body}) } // {})->{id} // 'none';
-my $erec = { @{ $t->redis_query($rport, ['HGETALL', "pe:job:$eid"]) // [] } };
+my $erec = $be->record($eid);
 like($erec->{sub} // '', qr/^[A-Za-z0-9_-]{43}$/,
      '... the subject is the edge\'s pseudonym');
-unlike(redis_dump(), qr/bob\@example\.com/, '... never the account itself');
+unlike($be->redis_dump, qr/bob\@example\.com/, '... never the account itself');
 
 $r = http_get($t->port, "/v1/jobs/$eid", %through);
 is($r->{status}, 200, '... and the same account reads it through the edge');

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Issue 5, end to end: an upload becomes a job at fal.ai (the stand-in,
+# Jobs end to end with fal: an upload becomes a job at fal.ai (the stand-in,
 # real HTTP, fal's queue API) and comes back with an output URL; the
 # provider receives exactly the prompt, the parameters and the media;
 # the spool never holds plaintext and is empty once the provider has the

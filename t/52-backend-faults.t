@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Issue 5, faults: a provider that says 429 (with Retry-After) and 503
+# Jobs under faults: a provider that says 429 (with Retry-After) and 503
 # before taking a job gets it once; a provider that does not answer a
 # submission is not sent it twice; a backend killed with SIGKILL right
 # after accepting 10 jobs finishes all 10 after a restart with at most one

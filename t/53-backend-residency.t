@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 
-# Data residency (issue 6, the first part): "residency GROUP region=..."
-# lets a region group's uploads go only to providers that declare one of
-# those regions.  A job for another provider is refused 451 with the
-# reason, before anything is stored or sent; other groups are not held to
-# the rule; a provider in an allowed region takes the job.  A job accepted
-# before a rule came is held to it when it is submitted: the record keeps
-# its group, and the worker asks again.
+# Data residency: "residency GROUP region=..." lets a region group's
+# uploads go only to providers that declare one of those regions.  A job
+# for another provider is refused 451 with the reason, before anything is
+# stored or sent; other groups are not held to the rule; a provider in an
+# allowed region takes the job.  A job accepted before a rule came is held
+# to it when it is submitted: the record keeps its group, and the worker
+# asks again.
 
 use strict;
 use warnings;

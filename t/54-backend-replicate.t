@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Issue 6: Replicate, end to end through the edge, the backend, Redis and
+# Replicate, end to end through the edge, the backend, Redis and
 # a stand-in speaking Replicate's predictions API: a job is created, its
 # completion arrives by a webhook signed as Replicate signs them (Standard
 # Webhooks), and the job is polled only because of it (the fallback poll

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Issue 6: Kling, end to end through the edge, the backend, Redis and a
+# Kling, end to end through the edge, the backend, Redis and a
 # stand-in speaking Kling's API and checking its JWT as Kling does: a task
 # is created with our job id as external_task_id, the image as raw base64,
 # a callback URL; the (unsigned) callback is taken only as a hint, the

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Issue 6: fal's webhooks.  A submission asks for a callback
+# fal's webhooks.  A submission asks for a callback
 # (?fal_webhook=); the stand-in sends it signed as fal signs them (Ed25519
 # over request id, user id, timestamp and the body's SHA-256, by a key of
 # fal's JWKS); the backend believes it only when a key of its JWKS file

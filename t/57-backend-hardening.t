@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# The backend's hardening against an attacker's review:
+# The backend's hardening against an attacker:
 #   - a signed context lives at most five minutes, and one that may change
 #      something (POST, DELETE) is good for one request: a replay is
 #      refused, while reads may repeat and the edge's traffic (a context

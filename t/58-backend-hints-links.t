@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Hardening of the backend against what an attacker's review found:
+# Hardening of the backend against an attacker:
 # - a flood of callbacks (Kling's are unsigned) makes a job polled at most
 #   once a second, those in between coalesced and not lost;
 # - a media link is not used up by a HEAD or a broken download, serves a
@@ -272,7 +272,7 @@ $s->finish('the hinted backend');
     }
 EOF
 
-    # the edge's keys, derived here from the edge's README, not its code
+    # the edge's keys, derived here from docs/directives.md, not the module's code
     my $key = $e->{ckey};
     my $limit_key = sub {
         my ($zone, $account) = @_;
