@@ -93,7 +93,8 @@ $(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c \
 
 # what a backend unit needs besides itself
 ADAPTERS := backend/provider.c backend/provider_fal.c \
-            backend/provider_replicate.c backend/provider_kling.c
+            backend/provider_replicate.c backend/provider_kling.c \
+            backend/webhook.c backend/log.c
 TEST_B_WITH_provider_fal := $(filter-out backend/provider_fal.c,$(ADAPTERS))
 TEST_B_WITH_provider_replicate := \
     $(filter-out backend/provider_replicate.c,$(ADAPTERS))

@@ -13,36 +13,19 @@
 #include <time.h>
 
 #include "config.h"
+#include "job.h"
+#include "provider.h"
 
 
 struct MHD_Daemon;
 typedef struct pe_store_s   pe_store_t;
 typedef struct pe_worker_s  pe_worker_t;
-typedef struct pe_callbacks_s  pe_callbacks_t;
-
-
-/* a job's states (jobs.h names them) */
-typedef enum {
-    PE_JOB_QUEUED = 0,
-    PE_JOB_SUBMITTING,
-    PE_JOB_SUBMITTED,
-    PE_JOB_RUNNING,
-    PE_JOB_SUCCEEDED,
-    PE_JOB_FAILED,
-    PE_JOB_CANCELED,
-    PE_JOB_EXPIRED,
-    PE_JOB_STATES
-} pe_job_state_e;
 
 
 /* upper bounds in milliseconds of the provider latency histogram */
 #define PE_LATENCY_BUCKETS  { 50, 100, 250, 500, 1000, 2500, 5000, 10000, \
                               30000 }
 #define PE_LATENCY_NBUCKETS 9
-
-/* fal's webhook keys held at once (a JWKS during a rotation) */
-#define PE_CALLBACK_KEYS_MAX  8
-
 
 /* per provider, for /metrics */
 typedef struct {
@@ -61,7 +44,10 @@ typedef struct {
     struct MHD_Daemon    *httpd;
     pe_store_t           *store;        /* Redis */
     pe_worker_t          *worker;       /* provider jobs */
-    pe_callbacks_t       *callbacks;    /* what verifies their callbacks */
+
+    /* the configured providers, by index; secrets, what verifies
+     * callbacks (providers.h) */
+    pe_provider_t         providers[PE_CONF_MAX_PROVIDERS];
     time_t                started;
 
     /* signs the media URLs providers fetch; derived from data_key */

@@ -1,27 +1,21 @@
 /*
- * privacy-backend: configuration.
+ * privacy-backend: configuration, what its directives mean (see
+ * config.h); the syntax is conf_text.c's, the key files config_keys.c's.
  */
 
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-
-#define PE_CONF_MAX_ARGS   16
-#define PE_CONF_MAX_TOKEN  4096
+#include "conf_text.h"
+#include "providers.h"
 
 
 typedef struct {
-    const char   *name;
-    int           line;
     char         *err;
     size_t        errlen;
     pe_conf_t    *conf;
@@ -60,7 +54,7 @@ static const pe_directive_t  pe_directives[] = {
     { "data_key", 1, 1, pe_conf_path },
     { "public_url", 1, 1, pe_conf_public_url },
     { "retention", 1, 4, pe_conf_retention },
-    { "provider", 2, 8, pe_conf_provider },
+    { "provider", 2, 9, pe_conf_provider },
     { "model", 2, 2, pe_conf_model },
     { "residency", 2, 2, pe_conf_residency_rule },
     { "subject_limit_zones", 1, PE_CONF_MAX_ARGS - 2, pe_conf_subject_zones },
@@ -71,72 +65,14 @@ static const pe_directive_t  pe_directives[] = {
 static int
 pe_fail(pe_parse_t *p, const char *fmt, ...)
 {
-    int      n;
     va_list  ap;
 
+    /* the syntax's reader adds where: " in FILE:LINE" */
     va_start(ap, fmt);
-    n = vsnprintf(p->err, p->errlen, fmt, ap);
+    vsnprintf(p->err, p->errlen, fmt, ap);
     va_end(ap);
 
-    if (n >= 0 && (size_t) n < p->errlen && p->line > 0) {
-        snprintf(p->err + n, p->errlen - n, " in %s:%d", p->name, p->line);
-    }
-
     return -1;
-}
-
-
-static char *
-pe_strdup(const char *s)
-{
-    char  *d = strdup(s);
-
-    if (d == NULL) {
-        abort();            /* a config that cannot be held is fatal */
-    }
-
-    return d;
-}
-
-
-/* "host:port", "[v6]:port" or ":port"/"port" (loopback) */
-static int
-pe_parse_hostport(const char *s, char **host, int *portp)
-{
-    char        *end;
-    const char  *colon, *port;
-    long         n;
-
-    if (s[0] == '[') {
-        colon = strstr(s, "]:");
-        if (colon == NULL || colon == s + 1) {
-            return -1;
-        }
-        *host = strndup(s + 1, colon - s - 1);
-        colon++;
-
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL || colon == s) {
-            *host = pe_strdup("127.0.0.1");
-        } else {
-            *host = strndup(s, colon - s);
-        }
-    }
-
-    port = colon ? colon + 1 : s;
-    errno = 0;
-    n = strtol(port, &end, 10);
-
-    if (errno || *end != '\0' || end == port || n < 1 || n > 65535) {
-        free(*host);
-        *host = NULL;
-        return -1;
-    }
-
-    *portp = (int) n;
-
-    return 0;
 }
 
 
@@ -156,7 +92,7 @@ pe_conf_listen(pe_parse_t *p, int argc, char **argv)
     p->seen_listen = 1;
     free(c->listen_host);
 
-    if (pe_parse_hostport(argv[1], &c->listen_host, &c->listen_port) != 0) {
+    if (pe_conf_hostport(argv[1], &c->listen_host, &c->listen_port) != 0) {
         return pe_fail(p, "invalid address \"%s\" in \"listen\" directive",
                        argv[1]);
     }
@@ -211,7 +147,7 @@ pe_conf_redis(pe_parse_t *p, int argc, char **argv)
     p->seen_redis = 1;
     free(c->redis_host);
 
-    if (pe_parse_hostport(argv[1], &c->redis_host, &c->redis_port) != 0) {
+    if (pe_conf_hostport(argv[1], &c->redis_host, &c->redis_port) != 0) {
         return pe_fail(p, "invalid address \"%s\" in \"redis\" directive",
                        argv[1]);
     }
@@ -229,12 +165,12 @@ pe_conf_redis(pe_parse_t *p, int argc, char **argv)
         } else if (strncmp(argv[i], "password_env=", 13) == 0
                    && argv[i][13])
         {
-            c->redis_password_env = pe_strdup(argv[i] + 13);
+            c->redis_password_env = pe_conf_strdup(argv[i] + 13);
 
         } else if (strncmp(argv[i], "password_file=", 14) == 0
                    && argv[i][14])
         {
-            c->redis_password_file = pe_strdup(argv[i] + 14);
+            c->redis_password_file = pe_conf_strdup(argv[i] + 14);
 
         } else if (strncmp(argv[i], "password=", 9) == 0) {
             /* the value is not echoed: it is a secret */
@@ -276,44 +212,9 @@ pe_conf_path(pe_parse_t *p, int argc, char **argv)
                        argv[0], argv[1]);
     }
 
-    *slot = pe_strdup(argv[1]);
+    *slot = pe_conf_strdup(argv[1]);
 
     return 0;
-}
-
-
-static int
-pe_is_url(const char *s)
-{
-    const char  *host;
-
-    if (strncmp(s, "https://", 8) == 0) {
-        host = s + 8;
-    } else if (strncmp(s, "http://", 7) == 0) {
-        host = s + 7;
-    } else {
-        return 0;
-    }
-
-    if (*host == '\0' || *host == '/' || strpbrk(s, " \t\"'<>\\") != NULL) {
-        return 0;
-    }
-
-    return 1;
-}
-
-
-static char *
-pe_strip_slash(const char *s)
-{
-    char    *d = pe_strdup(s);
-    size_t   n = strlen(d);
-
-    while (n > 0 && d[n - 1] == '/') {
-        d[--n] = '\0';
-    }
-
-    return d;
 }
 
 
@@ -326,67 +227,14 @@ pe_conf_public_url(pe_parse_t *p, int argc, char **argv)
         return pe_fail(p, "\"public_url\" directive is duplicate");
     }
 
-    if (!pe_is_url(argv[1])) {
+    if (!pe_conf_url(argv[1])) {
         return pe_fail(p, "invalid URL \"%s\" in \"public_url\" directive",
                        argv[1]);
     }
 
-    p->conf->public_url = pe_strip_slash(argv[1]);
+    p->conf->public_url = pe_conf_strip_slash(argv[1]);
 
     return 0;
-}
-
-
-long
-pe_conf_parse_duration(const char *s)
-{
-    long         total, n, unit;
-    const char  *q;
-
-    if (*s == '\0') {
-        return -1;
-    }
-
-    total = 0;
-    q = s;
-
-    while (*q) {
-        if (!isdigit((unsigned char) *q)) {
-            return -1;
-        }
-
-        n = 0;
-
-        while (isdigit((unsigned char) *q)) {
-            if (n > 100000000) {
-                return -1;
-            }
-            n = n * 10 + (*q++ - '0');
-        }
-
-        switch (*q) {
-        case 's': unit = 1; q++; break;
-        case 'm': unit = 60; q++; break;
-        case 'h': unit = 3600; q++; break;
-        case 'd': unit = 86400; q++; break;
-        case '\0':
-            if (q == s + strspn(s, "0123456789")) {
-                unit = 1;           /* a bare number: seconds */
-                break;
-            }
-            return -1;
-        default:
-            return -1;
-        }
-
-        if (n > (100L * 365 * 86400) / unit) {
-            return -1;
-        }
-
-        total += n * unit;
-    }
-
-    return total;
 }
 
 
@@ -441,12 +289,27 @@ pe_conf_retention(pe_parse_t *p, int argc, char **argv)
 }
 
 
+/* a provider's name: it is in callback URLs, Redis keys and /metrics */
+static int
+pe_conf_provider_name(const char *s)
+{
+    size_t  n;
+
+    n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+    return n > 0 && n < PE_CONF_PROVIDER_NAME && s[n] == '\0';
+}
+
+
+/* provider NAME [type=KIND] base=URL ...: KIND is NAME without type= */
 static int
 pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 {
-    int                  i;
+    int                  i, kind;
+    char                *eq, **slot, kinds[128];
     size_t               k;
-    char                *eq, **slot;
+    const char          *type;
     pe_conf_t           *c = p->conf;
     pe_conf_provider_t  *pr;
 
@@ -460,20 +323,37 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
         return pe_fail(p, "too many providers");
     }
 
-    pr = &c->providers[c->nproviders];
+    type = NULL;
 
-    if (strcmp(argv[1], "fal") == 0) {
-        pr->kind = PE_PROVIDER_FAL;
-    } else if (strcmp(argv[1], "replicate") == 0) {
-        pr->kind = PE_PROVIDER_REPLICATE;
-    } else if (strcmp(argv[1], "kling") == 0) {
-        pr->kind = PE_PROVIDER_KLING;
-    } else {
-        return pe_fail(p, "unknown provider \"%s\", expected fal, replicate "
-                       "or kling", argv[1]);
+    for (i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "type=", 5) == 0 && argv[i][5]) {
+            type = argv[i] + 5;
+        }
     }
 
-    pr->name = pe_strdup(argv[1]);
+    kind = pe_provider_kind(type ? type : argv[1]);
+
+    if (kind < 0 && type) {
+        return pe_fail(p, "unknown type \"%s\" of provider \"%s\", "
+                       "expected %s", type, argv[1],
+                       pe_provider_kinds(kinds, sizeof(kinds)));
+    }
+
+    if (kind < 0) {
+        return pe_fail(p, "unknown provider \"%s\", expected %s, or a "
+                       "name and type=", argv[1],
+                       pe_provider_kinds(kinds, sizeof(kinds)));
+    }
+
+    if (!pe_conf_provider_name(argv[1])) {
+        return pe_fail(p, "invalid provider name \"%s\", expected letters, "
+                       "digits, \"-\" and \"_\", %d at most", argv[1],
+                       PE_CONF_PROVIDER_NAME - 1);
+    }
+
+    pr = &c->providers[c->nproviders];
+    pr->kind = (pe_provider_kind_e) kind;
+    pr->name = pe_conf_strdup(argv[1]);
     pr->timeout = 30;
     pr->submit_parallel = 1;
     pr->poll = 5;
@@ -490,13 +370,17 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 #define PE_KEY(k) (eq - argv[i] == (int) sizeof(k) - 1                        \
                    && strncmp(argv[i], k, sizeof(k) - 1) == 0)
 
+        if (PE_KEY("type")) {
+            continue;                   /* read above */
+        }
+
         if (PE_KEY("base")) {
-            if (!pe_is_url(eq + 1)) {
+            if (!pe_conf_url(eq + 1)) {
                 return pe_fail(p, "invalid URL \"%s\" in \"provider\" "
                                "directive", eq + 1);
             }
             free(pr->base);
-            pr->base = pe_strip_slash(eq + 1);
+            pr->base = pe_conf_strip_slash(eq + 1);
             continue;
         }
 
@@ -571,31 +455,16 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 #undef PE_KEY
 
         free(*slot);
-        *slot = pe_strdup(eq + 1);
+        *slot = pe_conf_strdup(eq + 1);
     }
 
     if (pr->base == NULL) {
         return pe_fail(p, "provider \"%s\" has no base=URL", pr->name);
     }
 
-    /* an attribute another provider's callbacks would need is a mistake */
-    if ((pr->webhook_secret_env && pr->kind != PE_PROVIDER_REPLICATE)
-        || (pr->webhook_jwks && pr->kind != PE_PROVIDER_FAL)
-        || (pr->callbacks && pr->kind != PE_PROVIDER_KLING))
-    {
-        return pe_fail(p, "provider \"%s\" takes no %s=", pr->name,
-                       pr->webhook_secret_env ? "webhook_secret_env"
-                       : pr->webhook_jwks ? "webhook_jwks" : "callbacks");
-    }
-
-    if (pr->kind == PE_PROVIDER_KLING) {
-        if (pr->access_key_env == NULL || pr->secret_key_env == NULL) {
-            return pe_fail(p, "provider \"kling\" needs access_key_env= and "
-                           "secret_key_env=");
-        }
-
-    } else if (pr->key_env == NULL) {
-        return pe_fail(p, "provider \"%s\" needs key_env=", pr->name);
+    /* what this kind takes and needs, as its adapter says */
+    if (pe_provider_ops(pr->kind)->check(pr, kinds, sizeof(kinds)) != 0) {
+        return pe_fail(p, "%s", kinds);
     }
 
     return 0;
@@ -628,7 +497,7 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
     /* providers are declared before the models that use them */
     for (k = 0; k < c->nproviders; k++) {
         if (strcmp(c->providers[k].name, argv[2] + 9) == 0) {
-            c->models[c->nmodels].name = pe_strdup(argv[1]);
+            c->models[c->nmodels].name = pe_conf_strdup(argv[1]);
             c->models[c->nmodels].provider = &c->providers[k];
             c->nmodels++;
             return 0;
@@ -637,24 +506,6 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
 
     return pe_fail(p, "model \"%s\" names provider \"%s\", which is not "
                    "declared above", argv[1], argv[2] + 9);
-}
-
-
-/* a group or a region: lowercase letters, digits, "-" and "_" */
-static int
-pe_conf_token(const char *s, size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
-              || s[i] == '-' || s[i] == '_'))
-        {
-            return 0;
-        }
-    }
-
-    return n > 0 && n <= 32;
 }
 
 
@@ -701,8 +552,8 @@ pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv)
     }
 
     rule = &c->residency[c->nresidency++];
-    rule->group = pe_strdup(argv[1]);
-    rule->regions = pe_strdup(argv[2] + 7);
+    rule->group = pe_conf_strdup(argv[1]);
+    rule->regions = pe_conf_strdup(argv[2] + 7);
 
     return 0;
 }
@@ -794,7 +645,7 @@ pe_conf_subject_zones(pe_parse_t *p, int argc, char **argv)
             return pe_fail(p, "too many zones in \"subject_limit_zones\"");
         }
 
-        c->subject_zones[c->nsubject_zones++] = pe_strdup(z);
+        c->subject_zones[c->nsubject_zones++] = pe_conf_strdup(z);
     }
 
     return 0;
@@ -806,10 +657,36 @@ invalid:
 }
 
 
-static int
-pe_conf_directive(pe_parse_t *p, int argc, char **argv)
+static void
+pe_conf_defaults(pe_conf_t *c)
 {
+    memset(c, 0, sizeof(pe_conf_t));
+
+    c->listen_host = pe_conf_strdup("127.0.0.1");
+    c->listen_port = 9000;
+    c->listen_per_ip = PE_CONF_PER_IP;
+    c->listen_timeout = PE_CONF_HTTP_TIMEOUT;
+    c->redis_host = pe_conf_strdup("127.0.0.1");
+    c->redis_port = 6379;
+
+    /* the strictest reading of the policies unless configured */
+    c->retain_upload = 0;
+    c->retain_output = 24 * 3600;
+    c->retain_record = 30 * 86400;
+    c->retain_prompt = 0;
+}
+
+
+/* a directive as the syntax read it: checked, then its handler's */
+static int
+pe_conf_directive(void *data, int argc, char **argv, char *err,
+    size_t errlen)
+{
+    pe_parse_t            *p = data;
     const pe_directive_t  *d;
+
+    p->err = err;
+    p->errlen = errlen;
 
     for (d = pe_directives; d->name; d++) {
         if (strcmp(d->name, argv[0]) != 0) {
@@ -828,198 +705,39 @@ pe_conf_directive(pe_parse_t *p, int argc, char **argv)
 }
 
 
-static void
-pe_conf_defaults(pe_conf_t *c)
-{
-    memset(c, 0, sizeof(pe_conf_t));
-
-    c->listen_host = pe_strdup("127.0.0.1");
-    c->listen_port = 9000;
-    c->listen_per_ip = PE_CONF_PER_IP;
-    c->listen_timeout = PE_CONF_HTTP_TIMEOUT;
-    c->redis_host = pe_strdup("127.0.0.1");
-    c->redis_port = 6379;
-
-    /* the strictest reading of the policies unless configured */
-    c->retain_upload = 0;
-    c->retain_output = 24 * 3600;
-    c->retain_record = 30 * 86400;
-    c->retain_prompt = 0;
-}
-
-
 int
 pe_conf_parse(pe_conf_t *conf, const char *name, const char *text,
     size_t len, char *err, size_t errlen)
 {
-    int          argc, start_line, line;
-    char        *argv[PE_CONF_MAX_ARGS], tok[PE_CONF_MAX_TOKEN], quote;
-    size_t       i, tlen;
     pe_parse_t   p;
 
     pe_conf_defaults(conf);
-    conf->file = pe_strdup(name);
+    conf->file = pe_conf_strdup(name);
 
     memset(&p, 0, sizeof(p));
-    p.name = name;
-    p.line = 1;
     p.err = err;
     p.errlen = errlen;
     p.conf = conf;
 
-    argc = 0;
-    start_line = 1;
-    i = 0;
-
-    for ( ;; ) {
-        /* blanks and comments */
-        while (i < len && (text[i] == ' ' || text[i] == '\t'
-                           || text[i] == '\r' || text[i] == '\n'
-                           || text[i] == '#'))
-        {
-            if (text[i] == '#') {
-                while (i < len && text[i] != '\n') {
-                    i++;
-                }
-                continue;
-            }
-
-            if (text[i] == '\n') {
-                p.line++;
-            }
-
-            i++;
-        }
-
-        if (i == len) {
-            break;
-        }
-
-        if (text[i] == '\0') {
-            pe_fail(&p, "NUL byte");
-            goto failed;
-        }
-
-        if (text[i] == '{' || text[i] == '}') {
-            pe_fail(&p, "unexpected \"%c\": blocks are not used here",
-                    text[i]);
-            goto failed;
-        }
-
-        if (text[i] == ';') {
-            i++;
-
-            if (argc == 0) {
-                pe_fail(&p, "unexpected \";\"");
-                goto failed;
-            }
-
-            argv[argc] = NULL;
-
-            /* errors name the line the directive starts on */
-            line = p.line;
-            p.line = start_line;
-
-            if (pe_conf_directive(&p, argc, argv) != 0) {
-                goto failed;
-            }
-
-            p.line = line;
-
-            while (argc) {
-                free(argv[--argc]);
-            }
-
-            continue;
-        }
-
-        /* a token */
-        if (argc == 0) {
-            start_line = p.line;
-        }
-
-        if (argc == PE_CONF_MAX_ARGS - 1) {
-            pe_fail(&p, "too many arguments in \"%s\" directive", argv[0]);
-            goto failed;
-        }
-
-        tlen = 0;
-        quote = 0;
-
-        if (text[i] == '"' || text[i] == '\'') {
-            quote = text[i++];
-        }
-
-        for ( ;; ) {
-            if (i == len) {
-                if (quote) {
-                    pe_fail(&p, "unterminated quoted string");
-                    goto failed;
-                }
-                break;
-            }
-
-            if (quote) {
-                if (text[i] == quote) {
-                    i++;
-                    break;
-                }
-
-                if (text[i] == '\\' && i + 1 < len) {
-                    i++;
-                }
-
-            } else if (strchr(" \t\r\n;#{}\"'", text[i]) != NULL) {
-                break;
-            }
-
-            if (text[i] == '\n') {
-                p.line++;
-            }
-
-            if (tlen == sizeof(tok) - 1) {
-                pe_fail(&p, "too long parameter");
-                goto failed;
-            }
-
-            tok[tlen++] = text[i++];
-        }
-
-        tok[tlen] = '\0';
-        argv[argc++] = pe_strdup(tok);
+    if (pe_conf_text(name, text, len, pe_conf_directive, &p, err, errlen)
+        != 0)
+    {
+        return -1;
     }
-
-    if (argc) {
-        pe_fail(&p, "unexpected end of file, expecting \";\"");
-        goto failed;
-    }
-
-    p.line = 0;
 
     if (conf->spool == NULL) {
-        pe_fail(&p, "no \"spool\" directive in %s", name);
-        goto failed;
+        return pe_fail(&p, "no \"spool\" directive in %s", name);
     }
 
     if (conf->context_key_file == NULL) {
-        pe_fail(&p, "no \"context_key\" directive in %s", name);
-        goto failed;
+        return pe_fail(&p, "no \"context_key\" directive in %s", name);
     }
 
     if (conf->data_key_file == NULL) {
-        pe_fail(&p, "no \"data_key\" directive in %s", name);
-        goto failed;
+        return pe_fail(&p, "no \"data_key\" directive in %s", name);
     }
 
     return 0;
-
-failed:
-
-    while (argc) {
-        free(argv[--argc]);
-    }
-
-    return -1;
 }
 
 
@@ -1027,167 +745,20 @@ int
 pe_conf_load(pe_conf_t *conf, const char *file, char *err, size_t errlen)
 {
     int          rc;
-    FILE        *f;
     char        *text;
-    size_t       n, cap;
+    size_t       n;
 
-    f = fopen(file, "r");
-    if (f == NULL) {
-        pe_conf_defaults(conf);
-        snprintf(err, errlen, "open() \"%s\" failed (%s)", file,
-                 strerror(errno));
-        return -1;
-    }
-
-    cap = 1 << 16;
-    text = malloc(cap);
-    n = 0;
-
-    while (text && !feof(f) && !ferror(f)) {
-        if (n == cap) {
-            if (cap >= (1 << 24)) {
-                fclose(f);
-                free(text);
-                pe_conf_defaults(conf);
-                snprintf(err, errlen, "\"%s\" is too large", file);
-                return -1;
-            }
-            cap *= 2;
-            text = realloc(text, cap);
-            if (text == NULL) {
-                break;
-            }
-        }
-        n += fread(text + n, 1, cap - n, f);
-    }
-
-    fclose(f);
+    text = pe_conf_file(file, &n, err, errlen);
 
     if (text == NULL) {
-        abort();
+        pe_conf_defaults(conf);
+        return -1;
     }
 
     rc = pe_conf_parse(conf, file, text, n, err, errlen);
     free(text);
 
     return rc;
-}
-
-
-static int
-pe_read_key(const char *file, unsigned char *buf, size_t cap, size_t *len,
-    char *err, size_t errlen)
-{
-    int          fd;
-    ssize_t      n;
-    struct stat  st;
-
-    fd = open(file, O_RDONLY);
-    if (fd == -1) {
-        snprintf(err, errlen, "open() \"%s\" failed (%s)", file,
-                 strerror(errno));
-        return -1;
-    }
-
-    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        snprintf(err, errlen, "\"%s\" is not a regular file", file);
-        return -1;
-    }
-
-    n = read(fd, buf, cap);
-    close(fd);
-
-    if (n < 0) {
-        snprintf(err, errlen, "read() \"%s\" failed (%s)", file,
-                 strerror(errno));
-        return -1;
-    }
-
-    if ((size_t) n == cap && st.st_size > (off_t) cap) {
-        snprintf(err, errlen, "\"%s\" is larger than %zu bytes", file, cap);
-        return -1;
-    }
-
-    *len = (size_t) n;
-
-    return 0;
-}
-
-
-static int
-pe_hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
-
-int
-pe_conf_load_keys(pe_conf_t *conf, char *err, size_t errlen)
-{
-    size_t         len, i;
-    unsigned char  raw[130];
-
-    /* the context key is the file's bytes as they are, as the edge reads it */
-    if (pe_read_key(conf->context_key_file, conf->context_key,
-                    sizeof(conf->context_key), &conf->context_key_len,
-                    err, errlen) != 0)
-    {
-        return -1;
-    }
-
-    if (conf->context_key_len < 32) {
-        snprintf(err, errlen, "context_key \"%s\" holds %zu bytes, at least "
-                 "32 are needed", conf->context_key_file,
-                 conf->context_key_len);
-        return -1;
-    }
-
-    /* the data key: 32 raw bytes, or 64 hex digits (openssl rand -hex 32) */
-    if (pe_read_key(conf->data_key_file, raw, sizeof(raw), &len, err, errlen)
-        != 0)
-    {
-        return -1;
-    }
-
-    if (len == 32) {
-        memcpy(conf->data_key, raw, 32);
-        memset(raw, 0, sizeof(raw));
-        return 0;
-    }
-
-    while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r')) {
-        len--;
-    }
-
-    if (len == 64) {
-        for (i = 0; i < 32; i++) {
-            int  hi = pe_hexval(raw[2 * i]), lo = pe_hexval(raw[2 * i + 1]);
-
-            if (hi < 0 || lo < 0) {
-                break;
-            }
-
-            conf->data_key[i] = (unsigned char) (hi << 4 | lo);
-        }
-
-        if (i == 32) {
-            memset(raw, 0, sizeof(raw));
-            return 0;
-        }
-    }
-
-    memset(raw, 0, sizeof(raw));
-    snprintf(err, errlen, "data_key \"%s\" must hold 32 bytes or 64 hex "
-             "digits", conf->data_key_file);
-
-    return -1;
 }
 
 
@@ -1203,6 +774,21 @@ pe_conf_find_model(const pe_conf_t *conf, const char *name)
     }
 
     return NULL;
+}
+
+
+int
+pe_conf_provider_index(const pe_conf_t *conf, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < conf->nproviders; i++) {
+        if (name && strcmp(conf->providers[i].name, name) == 0) {
+            return (int) i;
+        }
+    }
+
+    return -1;
 }
 
 
@@ -1249,24 +835,4 @@ pe_conf_free(pe_conf_t *c)
     memset(c->context_key, 0, sizeof(c->context_key));
     memset(c->data_key, 0, sizeof(c->data_key));
     memset(c, 0, sizeof(pe_conf_t));
-}
-
-
-int
-pe_conf_webhooks(const pe_conf_t *conf, const pe_conf_provider_t *pr)
-{
-    if (conf->public_url == NULL) {
-        return 0;
-    }
-
-    switch (pr->kind) {
-    case PE_PROVIDER_REPLICATE:
-        return pr->webhook_secret_env != NULL;
-    case PE_PROVIDER_FAL:
-        return pr->webhook_jwks != NULL;
-    case PE_PROVIDER_KLING:
-        return pr->callbacks;
-    }
-
-    return 0;
 }

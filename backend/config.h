@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "provider.h"
+
 
 #define PE_CONF_MAX_PROVIDERS   8
 #define PE_CONF_MAX_MODELS      64
@@ -26,31 +28,7 @@
 #define PE_CONF_PER_IP          256
 #define PE_CONF_HTTP_TIMEOUT    30      /* seconds idle, then closed */
 #define PE_CONF_MAX_LIMIT_ZONES 16
-
-
-typedef enum {
-    PE_PROVIDER_FAL = 0,
-    PE_PROVIDER_REPLICATE,
-    PE_PROVIDER_KLING
-} pe_provider_kind_e;
-
-
-typedef struct {
-    char                 *name;
-    pe_provider_kind_e    kind;
-    char                 *base;            /* URL, no trailing slash */
-    char                 *key_env;         /* fal, replicate */
-    char                 *webhook_secret_env;
-    char                 *access_key_env;  /* kling */
-    char                 *secret_key_env;
-    char                 *region;          /* e.g. "eu", "us"; or NULL */
-    long                  timeout;         /* seconds per provider call */
-    int                   submit_parallel; /* submissions in flight */
-    long                  poll;            /* seconds, longest between
-                                              polls */
-    char                 *webhook_jwks;    /* fal: a JWKS file */
-    int                   callbacks;       /* kling: callback_url sent */
-} pe_conf_provider_t;
+#define PE_CONF_PROVIDER_NAME   32      /* bytes of a name, with its NUL */
 
 
 typedef struct {
@@ -129,24 +107,17 @@ int pe_conf_load_keys(pe_conf_t *conf, char *err, size_t errlen);
 
 void pe_conf_free(pe_conf_t *conf);
 
-/* "30s", "5m", "24h", "30d", "1d12h", "0" -> seconds, or -1 */
-long pe_conf_parse_duration(const char *s);
-
 const pe_conf_model_t *pe_conf_find_model(const pe_conf_t *conf,
     const char *name);
+
+/* the index of a configured provider, by name; -1 if none */
+int pe_conf_provider_index(const pe_conf_t *conf, const char *name);
 
 /*
  * May data of a region group (the context's "grp") go to a provider?
  * Yes when no residency rule names the group; otherwise only when the
  * provider declares a region= the rule lists.
  */
-/*
- * Does a provider get a webhook URL with each job?  Only when its
- * callbacks can be believed or confirmed: Replicate with its signing
- * secret, fal with its keys, Kling with callbacks=on (hints only).
- */
-int pe_conf_webhooks(const pe_conf_t *conf, const pe_conf_provider_t *pr);
-
 int pe_conf_residency_allows(const pe_conf_t *conf, const char *group,
     const pe_conf_provider_t *provider);
 

@@ -1,6 +1,6 @@
 /*
- * privacy-backend: the Privacy-Context the edge signs (DESIGN.md, "The
- * signed context"): a compact JWS, HS256 with the key both share, whose
+ * privacy-backend: the Privacy-Context the edge signs (docs/directives.md,
+ * "The signed context"): a compact JWS, HS256 with the key both share, whose
  * claims are the only source of who a request is for.
  *
  * Verified strictly: exactly three base64url parts without padding, the

@@ -27,36 +27,16 @@
 
 #include "callbacks.h"
 #include "context.h"
-#include "jobs.h"
+#include "job.h"
 #include "log.h"
 #include "media.h"
-#include "retention.h"
+#include "reply.h"
 #include "store.h"
+#include "subject.h"
+#include "upload.h"
 
 
 #define PE_HTTP_THREADS          2
-
-
-int
-pe_http_reply(struct MHD_Connection *conn, unsigned status, const char *type,
-    const char *body)
-{
-    int                   rc;
-    struct MHD_Response  *res;
-
-    res = MHD_create_response_from_buffer(strlen(body), (void *) body,
-                                          MHD_RESPMEM_MUST_COPY);
-    if (res == NULL) {
-        return MHD_NO;
-    }
-
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(res, "Cache-Control", "no-store");
-    rc = MHD_queue_response(conn, status, res);
-    MHD_destroy_response(res);
-
-    return rc;
-}
 
 
 /* bytes in the spool now: what is held encrypted at rest */
@@ -260,7 +240,7 @@ pe_http_metrics(pe_backend_t *be, struct MHD_Connection *conn)
         return MHD_NO;
     }
 
-    rc = (enum MHD_Result) pe_http_reply(conn, MHD_HTTP_OK,
+    rc = (enum MHD_Result) pe_reply(conn, MHD_HTTP_OK,
                        "text/plain; version=0.0.4; charset=utf-8", b);
     free(b);
 
@@ -347,33 +327,6 @@ pe_http_hook_feed(pe_http_request_t *req, const char *data, size_t n)
     req->hook = b;
     req->hook_len += n;
     req->hook[req->hook_len] = '\0';
-}
-
-
-static enum MHD_Result
-pe_http_json(struct MHD_Connection *conn, unsigned status, char *body)
-{
-    enum MHD_Result       rc;
-    struct MHD_Response  *res;
-
-    if (body == NULL) {
-        return MHD_NO;
-    }
-
-    res = MHD_create_response_from_buffer(strlen(body), body,
-                                          MHD_RESPMEM_MUST_FREE);
-    if (res == NULL) {
-        free(body);
-        return MHD_NO;
-    }
-
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    MHD_add_response_header(res, "Cache-Control", "no-store");
-    rc = MHD_queue_response(conn, status, res);
-    MHD_destroy_response(res);
-
-    return rc;
 }
 
 
@@ -533,23 +486,23 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
     if (req->upload) {
         pe_upload_end(req->upload, &status, &body);
-        return pe_http_json(conn, status, body);
+        return pe_reply_json(conn, status, body);
     }
 
     if (req->status) {
         body = req->body;
         req->body = NULL;
-        return pe_http_json(conn, req->status, body);
+        return pe_reply_json(conn, req->status, body);
     }
 
     if (strcmp(url, "/healthz") == 0) {
         if (!is_get) {
-            return pe_http_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+            return pe_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                  "application/json",
                                  "{\"error\":\"method_not_allowed\"}\n");
         }
 
-        return pe_http_reply(conn, MHD_HTTP_OK, "application/json",
+        return pe_reply(conn, MHD_HTTP_OK, "application/json",
                              "{\"status\":\"ok\"}\n");
     }
 
@@ -558,36 +511,36 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     }
 
     if (req->ctx_ok && is_get && strcmp(url, "/v1/jobs") == 0) {
-        pe_jobs_list(be, &req->ctx, &status, &body);
-        return pe_http_json(conn, status, body);
+        pe_subject_jobs(be, &req->ctx, &status, &body);
+        return pe_reply_json(conn, status, body);
     }
 
     if (req->ctx_ok && is_get && strncmp(url, "/v1/jobs/", 9) == 0) {
-        pe_jobs_get(be, &req->ctx, url + 9, &status, &body);
-        return pe_http_json(conn, status, body);
+        pe_subject_job(be, &req->ctx, url + 9, &status, &body);
+        return pe_reply_json(conn, status, body);
     }
 
     if (req->ctx_ok && is_delete && strncmp(url, "/v1/jobs/", 9) == 0) {
-        pe_retention_delete_job(be, &req->ctx, url + 9, &status, &body);
-        return pe_http_json(conn, status, body);
+        pe_subject_delete_job(be, &req->ctx, url + 9, &status, &body);
+        return pe_reply_json(conn, status, body);
     }
 
     if (req->ctx_ok && is_delete && strcmp(url, "/v1/subjects/me") == 0) {
-        pe_retention_erase(be, &req->ctx, &status, &body);
-        return pe_http_json(conn, status, body);
+        pe_subject_erase(be, &req->ctx, &status, &body);
+        return pe_reply_json(conn, status, body);
     }
 
     if (req->ctx_ok && is_get
         && strcmp(url, "/v1/subjects/me/export") == 0)
     {
-        pe_retention_export(be, &req->ctx, &status, &body);
-        return pe_http_json(conn, status, body);
+        pe_subject_export(be, &req->ctx, &status, &body);
+        return pe_reply_json(conn, status, body);
     }
 
     /* no context: the provider's signature, and a check of the job */
     if (req->provider[0]) {
         if (req->hook_over) {
-            return pe_http_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+            return pe_reply(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                                  "application/json",
                                  "{\"error\":\"too_large\"}\n");
         }
@@ -598,7 +551,7 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                            pe_http_header, conn,
                            req->hook ? req->hook : "", req->hook_len,
                            &status, &body);
-        return pe_http_json(conn, status, body);
+        return pe_reply_json(conn, status, body);
     }
 
     /* no context: the token is the only key, and one job's only */
@@ -607,7 +560,7 @@ pe_http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0, url + 10);
     }
 
-    return pe_http_reply(conn, MHD_HTTP_NOT_FOUND, "application/json",
+    return pe_reply(conn, MHD_HTTP_NOT_FOUND, "application/json",
                          "{\"error\":\"not_found\"}\n");
 }
 

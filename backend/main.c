@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "callbacks.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "media.h"
+#include "providers.h"
 #include "store.h"
 #include "worker.h"
 
@@ -134,13 +134,16 @@ main(int argc, char **argv)
     be.store = pe_store_open(&be.conf, err, sizeof(err));
 
     if (be.store == NULL || pe_media_init(&be) != 0
-        || pe_callbacks_init(&be, err, sizeof(err)) != 0
+        || pe_providers_start(be.providers, be.conf.providers,
+                              be.conf.nproviders, be.conf.public_url, err,
+                              sizeof(err))
+           != 0
         || pe_worker_start(&be, err, sizeof(err)) != 0
         || pe_http_start(&be, err, sizeof(err)) != 0)
     {
         pe_log(PE_LOG_EMERG, "%s", err);
         pe_worker_stop(&be);
-        pe_callbacks_free(&be);
+        pe_providers_stop(be.providers, be.conf.nproviders);
         pe_store_close(be.store);
         pe_conf_free(&be.conf);
         return 1;
@@ -155,7 +158,7 @@ main(int argc, char **argv)
 
     pe_http_stop(&be);
     pe_worker_stop(&be);
-    pe_callbacks_free(&be);
+    pe_providers_stop(be.providers, be.conf.nproviders);
     pe_store_close(be.store);
     pe_conf_free(&be.conf);
 

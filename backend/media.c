@@ -16,10 +16,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "http.h"
-#include "jobs.h"
+#include "job.h"
 #include "log.h"
 #include "pe_jws.h"
+#include "reply.h"
 #include "spool.h"
 #include "store.h"
 
@@ -313,7 +313,7 @@ static int
 pe_media_refuse(struct MHD_Connection *conn, unsigned status,
     const char *body)
 {
-    return pe_http_reply(conn, status, "application/json", body);
+    return pe_reply(conn, status, "application/json", body);
 }
 
 

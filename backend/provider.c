@@ -9,22 +9,6 @@
 #include <string.h>
 
 
-const pe_provider_ops_t *
-pe_provider_ops(pe_provider_kind_e kind)
-{
-    switch (kind) {
-    case PE_PROVIDER_FAL:
-        return &pe_provider_fal;
-    case PE_PROVIDER_REPLICATE:
-        return &pe_provider_replicate;
-    case PE_PROVIDER_KLING:
-        return &pe_provider_kling;
-    }
-
-    return NULL;
-}
-
-
 int
 pe_provider_env(const char *provider, const char *name, char *buf,
     size_t size, char *err, size_t errlen)
@@ -113,6 +97,32 @@ pe_provider_headers(pe_preq_t *req, const char *scheme,
     }
 
     return req->headers ? 0 : -1;
+}
+
+
+int
+pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
+    char *err, size_t errlen)
+{
+    const char  *attr;
+
+    if (conf->webhook_secret_env && !(takes & PE_HOOK_SECRET)) {
+        attr = "webhook_secret_env";
+
+    } else if (conf->webhook_jwks && !(takes & PE_HOOK_JWKS)) {
+        attr = "webhook_jwks";
+
+    } else if (conf->callbacks && !(takes & PE_HOOK_CALLBACKS)) {
+        attr = "callbacks";
+
+    } else {
+        return 0;
+    }
+
+    /* an attribute another kind's callbacks would need is a mistake */
+    snprintf(err, errlen, "provider \"%s\" takes no %s=", conf->name, attr);
+
+    return -1;
 }
 
 

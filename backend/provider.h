@@ -1,12 +1,17 @@
 /*
  * privacy-backend: the provider adapter interface.
  *
- * An adapter knows one provider's wire format and nothing else: it turns
- * an operation on a task (submit, poll, result, cancel) into an HTTP
- * request, and the provider's answer into what it means for the job.  The
- * worker (worker.c) owns the sockets, the retries, the timers and Redis;
- * an adapter never blocks and never sees the subject, a cookie or a token:
- * what it may send is in pe_task_t and nothing else.
+ * An adapter knows one kind of provider and nothing else: which of the
+ * provider directive's attributes it takes and needs, its wire format,
+ * and its callbacks.  It turns an operation on a task (submit, poll,
+ * result, cancel) into an HTTP request, and the provider's answer into
+ * what it means for the job; it verifies a callback and says which task
+ * it is about.  The worker (worker.h) owns the sockets, the retries, the
+ * timers and Redis; an adapter never blocks and never sees the subject, a
+ * cookie or a token: what it may send is in pe_task_t and nothing else.
+ *
+ * A new kind is an adapter file, a value of pe_provider_kind_e and a line
+ * of the table in providers.c; nothing else names a kind.
  */
 
 #ifndef PE_BACKEND_PROVIDER_H
@@ -16,8 +21,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-
-#include "config.h"
 
 
 #define PE_URL_MAX        2048
@@ -82,10 +85,55 @@ typedef struct {
 } pe_preq_t;
 
 
+typedef enum {
+    PE_PROVIDER_FAL = 0,
+    PE_PROVIDER_REPLICATE,
+    PE_PROVIDER_KLING,
+    PE_PROVIDER_KINDS
+} pe_provider_kind_e;
+
+
+/*
+ * provider NAME [type=KIND] base=URL ...: NAME is what models, callback
+ * URLs, Redis and /metrics say; KIND (NAME when no type=) the adapter, so
+ * two accounts or regions of one kind are two providers.
+ */
+typedef struct {
+    char                 *name;
+    pe_provider_kind_e    kind;
+    char                 *base;            /* URL, no trailing slash */
+    char                 *key_env;         /* fal, replicate */
+    char                 *webhook_secret_env;
+    char                 *access_key_env;  /* kling */
+    char                 *secret_key_env;
+    char                 *region;          /* e.g. "eu", "us"; or NULL */
+    long                  timeout;         /* seconds per provider call */
+    int                   submit_parallel; /* submissions in flight */
+    long                  poll;            /* seconds, longest between
+                                              polls */
+    char                 *webhook_jwks;    /* fal: a JWKS file */
+    int                   callbacks;       /* kling: callback_url sent */
+} pe_conf_provider_t;
+
+
+/* a request header of a callback by name, or NULL */
+typedef const char *(*pe_header_get_pt)(void *data, const char *name);
+
+
 typedef struct pe_provider_s  pe_provider_t;
 
 typedef struct {
-    const char  *kind;
+    const char  *kind;          /* its name in type= */
+
+    /*
+     * The configuration's check of the attributes this kind needs and of
+     * those only another kind takes: 0, or -1 with a reason.
+     */
+    int        (*check)(const pe_conf_provider_t *conf, char *err,
+                        size_t errlen);
+
+    /* are callbacks configured?  Then each job gives a webhook URL */
+    int        (*hooks)(const pe_conf_provider_t *conf);
 
     /* reads the provider's secrets from the environment at start */
     int        (*init)(pe_provider_t *p, char *err, size_t errlen);
@@ -100,6 +148,23 @@ typedef struct {
 
     /* can look a task up by our job id (PE_OP_FIND) */
     int          finds;
+
+    /*
+     * Callbacks, when hooks() says they are configured.  hook_init reads
+     * at start what verifies them (NULL: nothing).  hook_verify: 0 when
+     * the callback is genuinely signed and fresh, with the Redis key that
+     * names the message for the replay check in key ("" when it carries
+     * no signature), or -1 with a reason.  hook_task: the provider's id of
+     * the task the body is about, or NULL; and in *job our job id when the
+     * body carries it.  hook_free: what init and hook_init took.
+     */
+    int        (*hook_init)(pe_provider_t *p, char *err, size_t errlen);
+    int        (*hook_verify)(pe_provider_t *p, pe_header_get_pt header,
+                              void *data, const char *body, size_t len,
+                              char *key, size_t keylen, char *err,
+                              size_t errlen);
+    const char *(*hook_task)(json_t *body, const char **job);
+    void       (*hook_free)(pe_provider_t *p);
 } pe_provider_ops_t;
 
 
@@ -108,6 +173,10 @@ struct pe_provider_s {
     const pe_provider_ops_t   *ops;
     char                       secret[512];     /* never logged */
     char                       secret2[512];
+    int                        hooks;           /* callbacks configured and
+                                                   a public_url to get them */
+    void                      *hook;            /* the adapter's, for
+                                                   callbacks */
     int                        submitting;      /* in flight, worker's */
 };
 
@@ -115,9 +184,6 @@ struct pe_provider_s {
 extern const pe_provider_ops_t  pe_provider_fal;
 extern const pe_provider_ops_t  pe_provider_replicate;
 extern const pe_provider_ops_t  pe_provider_kling;
-
-/* finds the adapter of a configured provider */
-const pe_provider_ops_t *pe_provider_ops(pe_provider_kind_e kind);
 
 /* the value of an environment variable into buf, or -1 with a reason */
 int pe_provider_env(const char *provider, const char *name, char *buf,
@@ -147,6 +213,18 @@ int pe_provider_output_url(const char *s);
  * no id, URL or status is ever read cut short at its NUL.
  */
 json_t *pe_provider_json(const char *body, size_t len);
+
+/*
+ * "provider NAME takes no ATTR=" for the first callback attribute set in
+ * conf that is not one of this kind's (webhook_secret_env, webhook_jwks,
+ * callbacks: PE_HOOK_SECRET, PE_HOOK_JWKS, PE_HOOK_CALLBACKS); 0 if none
+ */
+#define PE_HOOK_SECRET     0x1
+#define PE_HOOK_JWKS       0x2
+#define PE_HOOK_CALLBACKS  0x4
+
+int pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
+    char *err, size_t errlen);
 
 /* the first string of a JSON error answer, for a job's reason */
 void pe_provider_reason(pe_task_t *t, long code, const char *body,

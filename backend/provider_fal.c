@@ -9,17 +9,65 @@
  *   cancel   PUT  cancel_url
  *
  * With webhooks (webhook_jwks=), the submission asks for a callback:
- * ?fal_webhook={public_url}/v1/providers/fal/webhook?job=ID.
+ * ?fal_webhook={public_url}/v1/providers/NAME/webhook?job=ID, which is
+ * believed when signed (Ed25519) by a key of fal's published JWKS, the
+ * file read again whenever it changes (keys rotate).
  *
  * Every call carries "Authorization: Key ...".  The URLs the provider
  * returns are used only if they lie under the configured base: the key is
  * never sent to another origin, whatever an answer says.
  */
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include <openssl/crypto.h>
+
+#include "log.h"
 #include "provider.h"
+#include "webhook.h"
+
+
+#define PE_FAL_JWKS_MAX  (256 * 1024)
+#define PE_FAL_KEYS_MAX  8              /* held at once, in a rotation */
+
+
+/* what verifies one fal provider's callbacks */
+typedef struct {
+    pthread_mutex_t    lock;
+    const char        *jwks;
+    struct timespec    jwks_mtime;
+    unsigned char      keys[PE_FAL_KEYS_MAX][32];
+    size_t             nkeys;
+} pe_fal_hook_t;
+
+
+static int
+pe_fal_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
+{
+    if (pe_provider_takes_only(conf, PE_HOOK_JWKS, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (conf->key_env == NULL) {
+        snprintf(err, errlen, "provider \"%s\" needs key_env=", conf->name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pe_fal_hooks(const pe_conf_provider_t *conf)
+{
+    return conf->webhook_jwks != NULL;
+}
 
 
 static int
@@ -254,10 +302,151 @@ pe_fal_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
 }
 
 
+/* the JWKS file read, if it changed since; -1 with a reason */
+static int
+pe_fal_jwks(pe_fal_hook_t *cb, char *err, size_t errlen)
+{
+    long           n;
+    FILE          *f;
+    char          *text;
+    size_t         len;
+    struct stat    st;
+    unsigned char  keys[PE_FAL_KEYS_MAX][32];
+
+    if (stat(cb->jwks, &st) != 0) {
+        snprintf(err, errlen, "webhook_jwks \"%s\": %s", cb->jwks,
+                 strerror(errno));
+        return -1;
+    }
+
+    if (cb->nkeys && st.st_mtim.tv_sec == cb->jwks_mtime.tv_sec
+        && st.st_mtim.tv_nsec == cb->jwks_mtime.tv_nsec)
+    {
+        return 0;
+    }
+
+    if (st.st_size > PE_FAL_JWKS_MAX) {
+        snprintf(err, errlen, "webhook_jwks \"%s\": too large", cb->jwks);
+        return -1;
+    }
+
+    text = malloc((size_t) st.st_size + 1);
+    f = text ? fopen(cb->jwks, "r") : NULL;
+
+    if (f == NULL) {
+        free(text);
+        snprintf(err, errlen, "webhook_jwks \"%s\": cannot read", cb->jwks);
+        return -1;
+    }
+
+    len = fread(text, 1, (size_t) st.st_size, f);
+    fclose(f);
+
+    n = pe_webhook_jwks(text, len, keys, PE_FAL_KEYS_MAX, err, errlen);
+    free(text);
+
+    if (n < 0) {
+        return -1;
+    }
+
+    memcpy(cb->keys, keys, sizeof(keys));
+    cb->nkeys = (size_t) n;
+    cb->jwks_mtime = st.st_mtim;
+
+    return 0;
+}
+
+
+static int
+pe_fal_hook_init(pe_provider_t *p, char *err, size_t errlen)
+{
+    pe_fal_hook_t  *cb;
+
+    cb = calloc(1, sizeof(pe_fal_hook_t));
+    if (cb == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    pthread_mutex_init(&cb->lock, NULL);
+    cb->jwks = p->conf->webhook_jwks;
+    p->hook = cb;
+
+    return pe_fal_jwks(cb, err, errlen);
+}
+
+
+/* a fal signature, by the keys as the JWKS file has them now */
+static int
+pe_fal_hook_verify(pe_provider_t *p, pe_header_get_pt header, void *data,
+    const char *body, size_t len, char *key, size_t keylen, char *err,
+    size_t errlen)
+{
+    int             rc;
+    char            jerr[160];
+    pe_fal_hook_t  *cb = p->hook;
+
+    pthread_mutex_lock(&cb->lock);
+
+    if (pe_fal_jwks(cb, jerr, sizeof(jerr)) != 0) {
+        /* the keys read before stay in use */
+        pe_log(PE_LOG_WARN, "callbacks: %s", jerr);
+    }
+
+    rc = pe_webhook_verify_fal((const unsigned char (*)[32]) cb->keys,
+                               cb->nkeys,
+                               header(data, "X-Fal-Webhook-Request-Id"),
+                               header(data, "X-Fal-Webhook-User-Id"),
+                               header(data, "X-Fal-Webhook-Timestamp"),
+                               header(data, "X-Fal-Webhook-Signature"),
+                               (const unsigned char *) body, len, time(NULL),
+                               err, errlen);
+
+    pthread_mutex_unlock(&cb->lock);
+
+    if (rc == 0) {
+        snprintf(key, keylen, "pe:hook:%s:%s:%s", p->conf->name,
+                 header(data, "X-Fal-Webhook-Request-Id"),
+                 header(data, "X-Fal-Webhook-Timestamp"));
+    }
+
+    return rc;
+}
+
+
+static const char *
+pe_fal_hook_task(json_t *body, const char **job)
+{
+    *job = NULL;
+
+    return json_string_value(json_object_get(body, "request_id"));
+}
+
+
+static void
+pe_fal_hook_free(pe_provider_t *p)
+{
+    pe_fal_hook_t  *cb = p->hook;
+
+    if (cb) {
+        pthread_mutex_destroy(&cb->lock);
+        OPENSSL_cleanse(cb, sizeof(pe_fal_hook_t));
+        free(cb);
+        p->hook = NULL;
+    }
+}
+
+
 const pe_provider_ops_t  pe_provider_fal = {
-    "fal",
-    pe_fal_init,
-    pe_fal_prepare,
-    pe_fal_parse,
-    0
+    .kind = "fal",
+    .check = pe_fal_check,
+    .hooks = pe_fal_hooks,
+    .init = pe_fal_init,
+    .prepare = pe_fal_prepare,
+    .parse = pe_fal_parse,
+    .finds = 0,
+    .hook_init = pe_fal_hook_init,
+    .hook_verify = pe_fal_hook_verify,
+    .hook_task = pe_fal_hook_task,
+    .hook_free = pe_fal_hook_free
 };

@@ -38,6 +38,31 @@
 
 
 static int
+pe_kling_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
+{
+    if (pe_provider_takes_only(conf, PE_HOOK_CALLBACKS, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (conf->access_key_env == NULL || conf->secret_key_env == NULL) {
+        snprintf(err, errlen, "provider \"%s\" needs access_key_env= and "
+                 "secret_key_env=", conf->name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* callbacks=on: a callback_url with each task */
+static int
+pe_kling_hooks(const pe_conf_provider_t *conf)
+{
+    return conf->callbacks;
+}
+
+
+static int
 pe_kling_init(pe_provider_t *p, char *err, size_t errlen)
 {
     if (pe_provider_env(p->conf->name, p->conf->access_key_env, p->secret,
@@ -381,10 +406,53 @@ pe_kling_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
 }
 
 
+/*
+ * Kling's callbacks carry no signature: one is only ever a hint to poll
+ * (no replay key), believed only about the job's own task.
+ */
+static int
+pe_kling_hook_verify(pe_provider_t *p, pe_header_get_pt header, void *data,
+    const char *body, size_t len, char *key, size_t keylen, char *err,
+    size_t errlen)
+{
+    (void) p;
+    (void) header;
+    (void) data;
+    (void) body;
+    (void) len;
+    (void) err;
+    (void) errlen;
+
+    if (keylen) {
+        key[0] = '\0';
+    }
+
+    return 0;
+}
+
+
+/* its task_id; and our job id, which it keeps as external_task_id */
+static const char *
+pe_kling_hook_task(json_t *body, const char **job)
+{
+    *job = json_string_value(json_object_get(json_object_get(body,
+                                                             "task_info"),
+                                             "external_task_id"));
+
+    return json_string_value(json_object_get(body, "task_id"));
+}
+
+
 const pe_provider_ops_t  pe_provider_kling = {
-    "kling",
-    pe_kling_init,
-    pe_kling_prepare,
-    pe_kling_parse,
-    1
+    .kind = "kling",
+    .check = pe_kling_check,
+    .hooks = pe_kling_hooks,
+    .init = pe_kling_init,
+    .prepare = pe_kling_prepare,
+    .parse = pe_kling_parse,
+    .finds = 1,
+    .hook_init = NULL,
+    .hook_verify = pe_kling_hook_verify,
+    .hook_task = pe_kling_hook_task,
+    .hook_free = NULL
 };

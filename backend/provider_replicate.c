@@ -17,12 +17,46 @@
  * of an answer are used only under the configured base.  The media goes
  * as the input "image" (or "video"): a data URI when small, else the
  * backend's signed link.
+ *
+ * With webhook_secret_env=, each prediction asks for callbacks, believed
+ * when signed with the endpoint's secret (Standard Webhooks).
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "provider.h"
+#include "webhook.h"
+
+
+#define PE_REPLICATE_SECRET_MAX  256
+
+
+static int
+pe_replicate_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
+{
+    if (pe_provider_takes_only(conf, PE_HOOK_SECRET, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (conf->key_env == NULL) {
+        snprintf(err, errlen, "provider \"%s\" needs key_env=", conf->name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pe_replicate_hooks(const pe_conf_provider_t *conf)
+{
+    return conf->webhook_secret_env != NULL;
+}
 
 
 static int
@@ -308,10 +342,90 @@ done:
 }
 
 
+/* the signing secret of the endpoint, from the environment */
+static int
+pe_replicate_hook_init(pe_provider_t *p, char *err, size_t errlen)
+{
+    char  *secret;
+
+    secret = calloc(1, PE_REPLICATE_SECRET_MAX);
+    if (secret == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    p->hook = secret;
+
+    if (pe_provider_env(p->conf->name, p->conf->webhook_secret_env, secret,
+                        PE_REPLICATE_SECRET_MAX, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (!pe_webhook_secret_valid(secret)) {
+        snprintf(err, errlen, "provider \"%s\": the value of %s is not "
+                 "a webhook secret (whsec_ and base64)", p->conf->name,
+                 p->conf->webhook_secret_env);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+pe_replicate_hook_verify(pe_provider_t *p, pe_header_get_pt header,
+    void *data, const char *body, size_t len, char *key, size_t keylen,
+    char *err, size_t errlen)
+{
+    if (pe_webhook_verify_standard(p->hook, header(data, "webhook-id"),
+                                   header(data, "webhook-timestamp"),
+                                   header(data, "webhook-signature"),
+                                   (const unsigned char *) body, len,
+                                   time(NULL), err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    snprintf(key, keylen, "pe:hook:%s:%s", p->conf->name,
+             header(data, "webhook-id"));
+
+    return 0;
+}
+
+
+static const char *
+pe_replicate_hook_task(json_t *body, const char **job)
+{
+    *job = NULL;
+
+    return json_string_value(json_object_get(body, "id"));
+}
+
+
+static void
+pe_replicate_hook_free(pe_provider_t *p)
+{
+    if (p->hook) {
+        OPENSSL_cleanse(p->hook, PE_REPLICATE_SECRET_MAX);
+        free(p->hook);
+        p->hook = NULL;
+    }
+}
+
+
 const pe_provider_ops_t  pe_provider_replicate = {
-    "replicate",
-    pe_replicate_init,
-    pe_replicate_prepare,
-    pe_replicate_parse,
-    0
+    .kind = "replicate",
+    .check = pe_replicate_check,
+    .hooks = pe_replicate_hooks,
+    .init = pe_replicate_init,
+    .prepare = pe_replicate_prepare,
+    .parse = pe_replicate_parse,
+    .finds = 0,
+    .hook_init = pe_replicate_hook_init,
+    .hook_verify = pe_replicate_hook_verify,
+    .hook_task = pe_replicate_hook_task,
+    .hook_free = pe_replicate_hook_free
 };

@@ -1,12 +1,12 @@
 /*
- * privacy-backend: retention and erasure, what is held and for how long.
+ * privacy-backend: retention, what is held and for how long.
  *
  * What retention owes a job is scheduled when the job is submitted or
  * ends, in a sorted set (pe:retention, scored by when it is due, members
  * "upload:ID", "prompt:ID", "output:ID", "record:ID:SUB"), and done by
  * the sweeper: durable across restarts, and a record past its time also
- * carries a Redis TTL.  Erasure does at once what the sweeper would do
- * in time, in one Lua script, so Redis never holds half a subject.
+ * carries a Redis TTL.  Erasure (subject.h) does at once what the sweeper
+ * would do in time.
  */
 
 #ifndef PE_BACKEND_RETENTION_H
@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "backend.h"
-#include "context.h"
+#include "job.h"
 
 
 #define PE_RETENTION_KEY   "pe:retention"
@@ -41,13 +41,5 @@ void pe_retention_sweep(pe_backend_t *be, time_t now);
  * than PE_SPOOL_ORPHAN; at start and every few minutes.
  */
 void pe_retention_sweep_spool(pe_backend_t *be);
-
-/* DELETE /v1/jobs/ID, DELETE /v1/subjects/me, GET /v1/subjects/me/export */
-void pe_retention_delete_job(pe_backend_t *be, const pe_context_t *ctx,
-    const char *id, unsigned *status, char **body);
-void pe_retention_erase(pe_backend_t *be, const pe_context_t *ctx,
-    unsigned *status, char **body);
-void pe_retention_export(pe_backend_t *be, const pe_context_t *ctx,
-    unsigned *status, char **body);
 
 #endif /* PE_BACKEND_RETENTION_H */

@@ -31,13 +31,6 @@
 #include "backend.h"
 
 
-#define PE_WORKER_MAX_JOBS      256     /* in flight in one worker */
-#define PE_WORKER_SUBMITS       6       /* attempts at a submission */
-#define PE_WORKER_CLAIM_IDLE    120     /* seconds before another claims */
-#define PE_WORKER_JOB_DEADLINE  86400   /* seconds before a job expires */
-#define PE_GROUP                "pe-workers"
-
-
 int pe_worker_start(pe_backend_t *be, char *err, size_t errlen);
 void pe_worker_stop(pe_backend_t *be);
 

@@ -1,0 +1,295 @@
+/*
+ * privacy-backend: the worker's intake (see worker_intake.h).
+ */
+
+#include "worker_intake.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "log.h"
+#include "media.h"
+#include "store.h"
+
+
+#define PE_WORKER_BATCH        32
+
+
+/* a cancel entry: the provider and the URL, nothing of the subject */
+static void
+pe_intake_cancel(pe_worker_t *w, const char *entry, redisReply *f)
+{
+    pe_wjob_t   *j;
+    const char  *id, *url;
+
+    id = pe_job_field(f, "cancel");
+    url = pe_job_field(f, "url");
+
+    j = pe_wjob_new(w, id, entry, pe_job_field(f, "provider"));
+
+    if (j == NULL || url == NULL) {
+        if (j) {
+            pe_wjob_free(j);
+        }
+
+        pe_wjob_ack(w, entry);
+        return;
+    }
+
+    j->step = PE_W_CANCEL;
+    pe_wjob_copy(j->task.cancel_url, sizeof(j->task.cancel_url), url);
+}
+
+
+static void
+pe_intake_take(pe_worker_t *w, const char *entry, redisReply *fields)
+{
+    int          state;
+    double       created;
+    json_t      *params;
+    pe_wjob_t   *j;
+    redisReply  *r;
+    const char  *id, *v;
+
+    if (pe_job_field(fields, "cancel")) {
+        pe_intake_cancel(w, entry, fields);
+        return;
+    }
+
+    id = pe_job_field(fields, "job");
+
+    if (id == NULL || !pe_job_id_valid(id)) {
+        pe_wjob_ack(w, entry);
+        return;
+    }
+
+    if (pe_wjob_find(w, id)) {
+        return;                     /* ours already */
+    }
+
+    r = pe_store_command(w->be->store, "HGETALL pe:job:%s", id);
+
+    if (r == NULL) {
+        return;                     /* Redis is away: taken again later */
+    }
+
+    state = r->type == REDIS_REPLY_ARRAY && r->elements
+            ? pe_job_state_parse(pe_job_field(r, "status")) : -1;
+
+    /* erased, or ended before a crash let it be acknowledged */
+    if (state < 0 || state >= PE_JOB_SUCCEEDED) {
+        freeReplyObject(r);
+        pe_wjob_ack(w, entry);
+        return;
+    }
+
+    j = pe_wjob_new(w, id, entry, pe_job_field(r, "provider"));
+
+    if (j == NULL) {
+        freeReplyObject(r);
+        pe_log(PE_LOG_ERR, "job %s: provider not configured", id);
+        return;
+    }
+
+    j->state = (pe_job_state_e) state;
+    pe_wjob_copy(j->sub, sizeof(j->sub), pe_job_field(r, "sub"));
+    pe_wjob_copy(j->model, sizeof(j->model), pe_job_field(r, "model"));
+    pe_wjob_copy(j->media_type, sizeof(j->media_type),
+            pe_job_field(r, "media_type"));
+    pe_wjob_copy(j->grp, sizeof(j->grp), pe_job_field(r, "grp"));
+    j->task.model = j->model;
+
+    v = pe_job_field(r, "size");
+    j->size = v ? strtoull(v, NULL, 10) : 0;
+    j->task.has_media = j->size > 0;
+    j->task.is_video = strncmp(j->media_type, "video/", 6) == 0;
+    j->media_inline = !j->task.is_video && j->size <= PE_MEDIA_INLINE_MAX;
+
+    v = pe_job_field(r, "created");
+    created = v ? strtod(v, NULL) : 0;
+    j->created = created > 0 ? created : pe_wjob_now();
+
+    v = pe_job_field(r, "params");
+    params = v ? json_loads(v, 0, NULL) : NULL;
+
+    if (json_is_object(params)) {
+        json_decref(j->task.params);
+        j->task.params = params;
+
+    } else {
+        json_decref(params);
+    }
+
+    pe_wjob_copy(j->task.remote_id, sizeof(j->task.remote_id),
+            pe_job_field(r, "remote_id"));
+    pe_wjob_copy(j->task.status_url, sizeof(j->task.status_url),
+            pe_job_field(r, "status_url"));
+    pe_wjob_copy(j->task.response_url, sizeof(j->task.response_url),
+            pe_job_field(r, "response_url"));
+    pe_wjob_copy(j->task.cancel_url, sizeof(j->task.cancel_url),
+            pe_job_field(r, "cancel_url"));
+    j->resubmitted = pe_job_field(r, "resubmitted") != NULL;
+
+    freeReplyObject(r);
+
+    if (j->task.remote_id[0]) {
+        /* the provider has it: poll, never submit again */
+        j->step = PE_W_POLL;
+
+    } else if (state == PE_JOB_SUBMITTING && j->provider->ops->finds) {
+        /* a crash mid-submission: is it there under our id? */
+        j->step = PE_W_FIND;
+
+    } else {
+        j->step = PE_W_SUBMIT;
+
+        if (state == PE_JOB_SUBMITTING) {
+            /* a crash mid-submission: once more, and said so */
+            const char  *fv[2] = { "resubmitted", "1" };
+
+            pe_wjob_update(j, fv, 2);
+            pe_log(PE_LOG_WARN, "job %s: submission interrupted, submitted "
+                   "again", id);
+        }
+    }
+}
+
+
+void
+pe_intake_group(pe_worker_t *w)
+{
+    redisReply  *r;
+
+    r = pe_store_command(w->be->store, "XGROUP CREATE %s %s 0 MKSTREAM",
+                         PE_JOBS_STREAM, PE_GROUP);
+    freeReplyObject(r);
+}
+
+
+/* entries of an XREADGROUP or XAUTOCLAIM answer: [[id, [f, v...]], ...] */
+static size_t
+pe_intake_entries(pe_worker_t *w, redisReply *list)
+{
+    size_t       i, n;
+    redisReply  *e;
+
+    n = 0;
+
+    for (i = 0; list && list->type == REDIS_REPLY_ARRAY && i < list->elements;
+         i++)
+    {
+        e = list->element[i];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING)
+        {
+            continue;               /* deleted since: nil fields */
+        }
+
+        if (e->element[1]->type == REDIS_REPLY_ARRAY) {
+            pe_intake_take(w, e->element[0]->str, e->element[1]);
+
+        } else {
+            pe_wjob_ack(w, e->element[0]->str);
+        }
+
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+pe_intake_read(pe_worker_t *w)
+{
+    size_t       room, n;
+    redisReply  *r;
+
+    room = PE_WORKER_MAX_JOBS - w->njobs;
+    room = room < PE_WORKER_BATCH ? room : PE_WORKER_BATCH;
+
+    if (room == 0) {
+        return;
+    }
+
+    /* after a start, what this consumer held before it died, first */
+    r = pe_store_command(w->be->store,
+                         "XREADGROUP GROUP %s %s COUNT %d STREAMS %s %s",
+                         PE_GROUP, w->consumer, (int) room, PE_JOBS_STREAM,
+                         w->own_pending ? "0" : ">");
+
+    if (r && r->type == REDIS_REPLY_ERROR
+        && strncmp(r->str, "NOGROUP", 7) == 0)
+    {
+        pe_intake_group(w);         /* Redis lost it, or a first start */
+    }
+
+    n = 0;
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+        && r->element[0]->elements == 2)
+    {
+        n = pe_intake_entries(w, r->element[0]->element[1]);
+    }
+
+    if (r && r->type != REDIS_REPLY_ERROR && w->own_pending && n < room) {
+        w->own_pending = 0;
+    }
+
+    freeReplyObject(r);
+}
+
+
+/* entries another worker took and left idle: it died */
+void
+pe_intake_claim(pe_worker_t *w)
+{
+    redisReply  *r;
+
+    r = pe_store_command(w->be->store,
+                         "XAUTOCLAIM %s %s %s %d 0-0 COUNT %d",
+                         PE_JOBS_STREAM, PE_GROUP, w->consumer,
+                         PE_WORKER_CLAIM_IDLE * 1000, PE_WORKER_BATCH);
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
+        pe_intake_entries(w, r->element[1]);
+    }
+
+    freeReplyObject(r);
+}
+
+
+/* what this worker holds is kept from looking idle to the others */
+void
+pe_intake_touch(pe_worker_t *w)
+{
+    size_t       argc;
+    pe_wjob_t   *j;
+    redisReply  *r;
+    const char  *argv[PE_WORKER_MAX_JOBS + 8];
+
+    argc = 0;
+    argv[argc++] = "XCLAIM";
+    argv[argc++] = PE_JOBS_STREAM;
+    argv[argc++] = PE_GROUP;
+    argv[argc++] = w->consumer;
+    argv[argc++] = "0";
+
+    for (j = w->jobs; j && argc < PE_WORKER_MAX_JOBS + 5; j = j->next) {
+        if (j->entry[0]) {
+            argv[argc++] = j->entry;
+        }
+    }
+
+    if (argc == 5) {
+        return;
+    }
+
+    argv[argc++] = "JUSTID";
+    r = pe_store_argv(w->be->store, (int) argc, argv, NULL);
+    freeReplyObject(r);
+}
