@@ -135,6 +135,8 @@ test: deps
 	@echo "# the backend's tests again, the backend under ASan and UBSan"
 	PE_BACKEND=$(CURDIR)/$(ASAN_BACKEND) ASAN_OPTIONS=detect_leaks=1 \
 	prove -I t/lib $(BACKEND_TESTS)
+	@echo "# nginx's own tests without and with the module (make compat)"
+	scripts/compat.sh
 
 run: deps all
 	scripts/run.sh

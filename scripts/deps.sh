@@ -19,6 +19,15 @@ packages=(
     wrk
     # the tests' reference for what is a country (ISO 3166-1)
     iso-codes
+    # make compat (scripts/compat.sh): the Perl packages nginx's own tests
+    # use (SCGI for scgi_*.t, GD for image_filter.t), and the seven dynamic
+    # modules the Debian nginx is built with, which the suite loads into
+    # every test
+    libio-socket-ssl-perl libnet-ssleay-perl libfcgi-perl
+    libprotocol-websocket-perl libcryptx-perl libscgi-perl libgd-perl
+    libnginx-mod-http-geoip libnginx-mod-http-image-filter
+    libnginx-mod-http-perl libnginx-mod-http-xslt-filter libnginx-mod-mail
+    libnginx-mod-stream libnginx-mod-stream-geoip
 )
 
 missing=()
