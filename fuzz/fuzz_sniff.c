@@ -15,7 +15,9 @@
 static const char  *types[] = {
     "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
     "image/avif", "video/mp4", "video/quicktime", "video/webm",
-    "video/x-matroska", "text/plain", NULL
+    "video/x-matroska", "audio/mpeg", "audio/wav", "audio/mp4",
+    "audio/x-m4a", "audio/ogg", "audio/webm", "audio/flac", "text/plain",
+    NULL
 };
 
 

@@ -4,8 +4,13 @@
  *
  * Each family is recognised by its container's own header: the JPEG SOI
  * marker, the PNG and GIF signatures, a RIFF/WEBP header, an ISO BMFF
- * "ftyp" box whose brands tell HEIF, AVIF, QuickTime and MP4 apart, and
- * an EBML header whose DocType tells WebM from Matroska.
+ * "ftyp" box whose brands tell HEIF, AVIF, QuickTime, MP4 and M4A apart,
+ * an EBML header whose DocType tells WebM from Matroska, and for audio an
+ * ID3v2 tag or an MPEG audio frame header, RIFF/WAVE, an Ogg page and the
+ * FLAC stream marker.
+ *
+ * Every signature is read at offset 0 and within the first PE_SNIFF_BYTES,
+ * so the families cannot overlap: detection has one answer per file.
  */
 
 #include "pe_sniff.h"
@@ -25,7 +30,12 @@ typedef enum {
     PE_FAM_MOV,
     PE_FAM_WEBM,
     PE_FAM_MKV,
-    PE_FAM_EBML         /* Matroska or WebM: the DocType was not seen */
+    PE_FAM_EBML,        /* Matroska or WebM: the DocType was not seen */
+    PE_FAM_M4A,         /* ISO BMFF whose major brand says audio only */
+    PE_FAM_MPEG_AUDIO,
+    PE_FAM_WAV,
+    PE_FAM_OGG,
+    PE_FAM_FLAC
 } pe_family_e;
 
 
@@ -55,6 +65,19 @@ static const pe_type_family_t  pe_types[] = {
     { "video/quicktime", PE_FAM_MOV },
     { "video/webm", PE_FAM_WEBM },
     { "video/x-matroska", PE_FAM_MKV },
+    { "audio/mpeg", PE_FAM_MPEG_AUDIO },
+    { "audio/mp3", PE_FAM_MPEG_AUDIO },
+    { "audio/wav", PE_FAM_WAV },
+    { "audio/x-wav", PE_FAM_WAV },
+    { "audio/wave", PE_FAM_WAV },
+    /* an M4A, or any MP4 file: see pe_sniff_check() */
+    { "audio/mp4", PE_FAM_M4A },
+    { "audio/x-m4a", PE_FAM_M4A },
+    { "audio/ogg", PE_FAM_OGG },
+    /* the WebM container holds audio-only files too: one family */
+    { "audio/webm", PE_FAM_WEBM },
+    { "audio/flac", PE_FAM_FLAC },
+    { "audio/x-flac", PE_FAM_FLAC },
     { NULL, PE_FAM_NONE }
 };
 
@@ -62,7 +85,8 @@ static const pe_type_family_t  pe_types[] = {
 static const char  *pe_family_type[] = {
     NULL, "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
     "image/avif", "video/mp4", "video/quicktime", "video/webm",
-    "video/x-matroska", "video/x-matroska"
+    "video/x-matroska", "video/x-matroska", "audio/mp4", "audio/mpeg",
+    "audio/wav", "audio/ogg", "audio/flac"
 };
 
 
@@ -98,6 +122,9 @@ pe_sniff_ftyp(const unsigned char *p, size_t n)
     };
     static const char *const  avif_brands[] = { "avif", "avis", NULL };
     static const char *const  qt_brands[] = { "qt  ", NULL };
+    static const char *const  m4a_brands[] = {
+        "M4A ", "M4B ", "M4P ", NULL
+    };
 
     box = ((size_t) p[0] << 24) | ((size_t) p[1] << 16)
           | ((size_t) p[2] << 8) | p[3];
@@ -133,7 +160,64 @@ pe_sniff_ftyp(const unsigned char *p, size_t n)
         return PE_FAM_MOV;
     }
 
+    /*
+     * Apple's audio brands, as the major brand only: it is what the file
+     * says it is first.  An "M4A " among the compatible brands of an
+     * "isom" or "mp42" file stays an MP4, as detection always said, and
+     * the tracks that would tell audio from video lie beyond any window.
+     */
+    if (pe_brand_in(p + 8, m4a_brands)) {
+        return PE_FAM_M4A;
+    }
+
     return PE_FAM_MP4;
+}
+
+
+/*
+ * An ID3v2 tag header: "ID3", version 2.2 to 2.4, a revision that is not
+ * 0xff, no undefined flag bits, a size of four 7-bit ("syncsafe") bytes.
+ * The MP3 frames follow the tag, beyond the window; a tag is taken for
+ * MPEG audio, as every sniffer does.
+ */
+
+static int
+pe_sniff_id3(const unsigned char *p, size_t n)
+{
+    return pe_has(p, n, 0, "ID3", 3) && n >= 10
+           && p[3] >= 2 && p[3] <= 4 && p[4] != 0xff && (p[5] & 0x0f) == 0
+           && ((p[6] | p[7] | p[8] | p[9]) & 0x80) == 0;
+}
+
+
+/*
+ * An MPEG audio frame header (MPEG-1, 2 and 2.5, layers I to III): an
+ * 11-bit sync and no reserved value among version, layer, bitrate,
+ * sample rate and emphasis.  The layer check also keeps out ADTS AAC,
+ * whose sync looks the same but whose layer bits are always 00.  Free
+ * format (bitrate index 0) is refused: no common encoder writes it, and
+ * it would let more random bytes through.  0xff 0xfe is a UTF-16 byte
+ * order mark far more often than MPEG-1 layer I with a CRC.
+ */
+
+static int
+pe_sniff_mpeg_frame(const unsigned char *p, size_t n)
+{
+    if (n < 4 || p[0] != 0xff || (p[1] & 0xe0) != 0xe0) {
+        return 0;
+    }
+
+    if (((p[1] >> 3) & 0x03) == 0x01      /* version: reserved */
+        || ((p[1] >> 1) & 0x03) == 0x00   /* layer: reserved */
+        || (p[2] >> 4) == 0x0f            /* bitrate: bad */
+        || (p[2] >> 4) == 0x00            /* bitrate: free format */
+        || ((p[2] >> 2) & 0x03) == 0x03   /* sample rate: reserved */
+        || (p[3] & 0x03) == 0x02)         /* emphasis: reserved */
+    {
+        return 0;
+    }
+
+    return p[1] != 0xfe;
 }
 
 
@@ -184,6 +268,34 @@ pe_sniff_family(const unsigned char *p, size_t n)
         }
 
         return PE_FAM_EBML;
+    }
+
+    if (pe_sniff_id3(p, n) || pe_sniff_mpeg_frame(p, n)) {
+        return PE_FAM_MPEG_AUDIO;
+    }
+
+    /* RF64 is the same WAVE for files over 4 GB */
+    if ((pe_has(p, n, 0, "RIFF", 4) || pe_has(p, n, 0, "RF64", 4))
+        && pe_has(p, n, 8, "WAVE", 4))
+    {
+        return PE_FAM_WAV;
+    }
+
+    /*
+     * An Ogg page of stream structure version 0 that begins a logical
+     * stream: a file starts with one, so the flags are "first page",
+     * perhaps "last page" too, never "continued" or undefined bits.  The
+     * codec (Vorbis, Opus, FLAC) is not judged.
+     */
+    if (pe_has(p, n, 0, "OggS\0", 5) && n >= 6 && (p[5] & 0xfb) == 0x02) {
+        return PE_FAM_OGG;
+    }
+
+    /* the marker, then STREAMINFO: the first block, type 0, 34 bytes */
+    if (pe_has(p, n, 0, "fLaC", 4) && pe_has(p, n, 5, "\0\0\x22", 3)
+        && (p[4] & 0x7f) == 0)
+    {
+        return PE_FAM_FLAC;
     }
 
     return PE_FAM_NONE;
@@ -238,6 +350,16 @@ pe_sniff_check(const char *type, size_t type_len, const unsigned char *p,
     got = pe_sniff_family(p, n);
 
     if (got == PE_FAM_EBML && (want == PE_FAM_WEBM || want == PE_FAM_MKV)) {
+        return PE_SNIFF_MATCH;
+    }
+
+    /*
+     * audio/mp4 is any MP4 file: audio-only files are as often "isom" or
+     * "mp42" as "M4A ", and what tracks it holds is past the window.  The
+     * other way round, an "M4A " file says it holds no video: it is no
+     * video/mp4.
+     */
+    if (want == PE_FAM_M4A && got == PE_FAM_MP4) {
         return PE_SNIFF_MATCH;
     }
 

@@ -19,6 +19,9 @@ packages=(
     wrk
     # the tests' reference for what is a country (ISO 3166-1)
     iso-codes
+    # the tests' reference for what an audio file is: t/15-upload-audio.t
+    # has ffmpeg write MP3, WAV, M4A, Ogg, WebM and FLAC files to sniff
+    ffmpeg
     # make compat (scripts/compat.sh): the Perl packages nginx's own tests
     # use (SCGI for scgi_*.t, GD for image_filter.t), and the seven dynamic
     # modules the Debian nginx is built with, which the suite loads into
