@@ -55,7 +55,7 @@ static const pe_directive_t  pe_directives[] = {
     { "public_url", 1, 1, pe_conf_public_url },
     { "retention", 1, 4, pe_conf_retention },
     { "provider", 2, 9, pe_conf_provider },
-    { "model", 2, 2, pe_conf_model },
+    { "model", 2, 4, pe_conf_model },
     { "residency", 2, 2, pe_conf_residency_rule },
     { "subject_limit_zones", 1, PE_CONF_MAX_ARGS - 2, pe_conf_subject_zones },
     { NULL, 0, 0, NULL }
@@ -471,18 +471,138 @@ pe_conf_provider(pe_parse_t *p, int argc, char **argv)
 }
 
 
+/* inputs=image,last_frame?: the roles in order, ? an optional one */
+static int
+pe_conf_model_inputs(pe_parse_t *p, pe_conf_model_t *m, const char *v)
+{
+    int          r;
+    size_t       len;
+    const char  *end;
+
+    m->legacy = 0;
+
+    if (strcmp(v, "none") == 0) {
+        return 0;                   /* text only */
+    }
+
+    for ( ;; ) {
+        end = strchr(v, ',');
+        len = end ? (size_t) (end - v) : strlen(v);
+
+        if (len && v[len - 1] == '?') {
+            r = pe_role_parse(v, len - 1);
+            if (r >= 0) {
+                m->optional[r] = 1;
+            }
+
+        } else {
+            r = pe_role_parse(v, len);
+        }
+
+        if (r < 0) {
+            return pe_fail(p, "unknown input \"%.*s\" of model \"%s\", "
+                           "expected image, last_frame, video or audio",
+                           (int) len, v, m->name);
+        }
+
+        if (pe_conf_model_takes(m, (pe_role_e) r) >= 0) {
+            return pe_fail(p, "duplicate input \"%s\" of model \"%s\"",
+                           pe_role_name((pe_role_e) r), m->name);
+        }
+
+        m->inputs[m->ninputs++] = (pe_role_e) r;
+
+        if (end == NULL) {
+            return 0;
+        }
+
+        v = end + 1;
+    }
+}
+
+
+/* fields=last_frame:end_image_url,...: the provider's name for a role */
+static int
+pe_conf_model_fields(pe_parse_t *p, pe_conf_model_t *m, const char *v)
+{
+    int          r;
+    size_t       len;
+    const char  *end, *colon;
+
+    for ( ;; ) {
+        end = strchr(v, ',');
+        len = end ? (size_t) (end - v) : strlen(v);
+        colon = memchr(v, ':', len);
+        r = colon ? pe_role_parse(v, (size_t) (colon - v)) : -1;
+
+        if (r < 0 || colon + 1 == v + len) {
+            return pe_fail(p, "invalid field \"%.*s\" of model \"%s\", "
+                           "expected ROLE:NAME", (int) len, v, m->name);
+        }
+
+        if (m->fields[r]) {
+            return pe_fail(p, "duplicate field of input \"%s\" of model "
+                           "\"%s\"", pe_role_name((pe_role_e) r), m->name);
+        }
+
+        m->fields[r] = strndup(colon + 1, (size_t) (v + len - colon - 1));
+        if (m->fields[r] == NULL) {
+            return pe_fail(p, "out of memory");
+        }
+
+        if (end == NULL) {
+            return 0;
+        }
+
+        v = end + 1;
+    }
+}
+
+
+/* each input one its provider's adapter can send */
+static int
+pe_conf_model_roles(pe_parse_t *p, const pe_conf_model_t *m)
+{
+    size_t                    k;
+    const pe_provider_ops_t  *ops;
+
+    ops = pe_provider_ops(m->provider->kind);
+
+    for (k = 0; k < m->ninputs; k++) {
+        if (!(ops->roles & 1u << m->inputs[k])) {
+            return pe_fail(p, "model \"%s\": provider \"%s\" takes no %s "
+                           "input", m->name, m->provider->name,
+                           pe_role_name(m->inputs[k]));
+        }
+    }
+
+    return 0;
+}
+
+
+int
+pe_conf_model_takes(const pe_conf_model_t *m, pe_role_e role)
+{
+    size_t  k;
+
+    for (k = 0; k < m->ninputs; k++) {
+        if (m->inputs[k] == role) {
+            return (int) k;
+        }
+    }
+
+    return -1;
+}
+
+
 static int
 pe_conf_model(pe_parse_t *p, int argc, char **argv)
 {
-    size_t      k;
-    pe_conf_t  *c = p->conf;
-
-    (void) argc;
-
-    if (strncmp(argv[2], "provider=", 9) != 0) {
-        return pe_fail(p, "invalid parameter \"%s\" in \"model\" directive, "
-                       "expected provider=NAME", argv[2]);
-    }
+    int               a;
+    size_t            k;
+    const char       *provider;
+    pe_conf_t        *c = p->conf;
+    pe_conf_model_t  *m;
 
     for (k = 0; k < c->nmodels; k++) {
         if (strcmp(c->models[k].name, argv[1]) == 0) {
@@ -494,18 +614,47 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
         return pe_fail(p, "too many models");
     }
 
+    /* taken now, so that what is parsed below is freed with the rest */
+    m = &c->models[c->nmodels++];
+    m->name = pe_conf_strdup(argv[1]);
+    m->legacy = 1;
+    provider = NULL;
+
+    for (a = 2; a < argc; a++) {
+        if (strncmp(argv[a], "provider=", 9) == 0 && provider == NULL) {
+            provider = argv[a] + 9;
+
+        } else if (strncmp(argv[a], "inputs=", 7) == 0 && m->legacy) {
+            if (pe_conf_model_inputs(p, m, argv[a] + 7) != 0) {
+                return -1;
+            }
+
+        } else if (strncmp(argv[a], "fields=", 7) == 0) {
+            if (pe_conf_model_fields(p, m, argv[a] + 7) != 0) {
+                return -1;
+            }
+
+        } else {
+            return pe_fail(p, "invalid parameter \"%s\" in \"model\" "
+                           "directive, expected provider=NAME, inputs= or "
+                           "fields=", argv[a]);
+        }
+    }
+
+    if (provider == NULL) {
+        return pe_fail(p, "model \"%s\" has no provider=NAME", argv[1]);
+    }
+
     /* providers are declared before the models that use them */
     for (k = 0; k < c->nproviders; k++) {
-        if (strcmp(c->providers[k].name, argv[2] + 9) == 0) {
-            c->models[c->nmodels].name = pe_conf_strdup(argv[1]);
-            c->models[c->nmodels].provider = &c->providers[k];
-            c->nmodels++;
-            return 0;
+        if (strcmp(c->providers[k].name, provider) == 0) {
+            m->provider = &c->providers[k];
+            return pe_conf_model_roles(p, m);
         }
     }
 
     return pe_fail(p, "model \"%s\" names provider \"%s\", which is not "
-                   "declared above", argv[1], argv[2] + 9);
+                   "declared above", argv[1], provider);
 }
 
 
@@ -795,7 +944,7 @@ pe_conf_provider_index(const pe_conf_t *conf, const char *name)
 void
 pe_conf_free(pe_conf_t *c)
 {
-    size_t  i;
+    size_t  i, k;
 
     for (i = 0; i < c->nresidency; i++) {
         free(c->residency[i].group);
@@ -815,6 +964,10 @@ pe_conf_free(pe_conf_t *c)
 
     for (i = 0; i < c->nmodels; i++) {
         free(c->models[i].name);
+
+        for (k = 0; k < PE_ROLES; k++) {
+            free(c->models[i].fields[k]);
+        }
     }
 
     for (i = 0; i < c->nsubject_zones; i++) {

@@ -31,10 +31,25 @@
 #define PE_CONF_PROVIDER_NAME   32      /* bytes of a name, with its NUL */
 
 
+/*
+ * model NAME provider=P [inputs=ROLE[?],...|none] [fields=ROLE:NAME,...]:
+ * without inputs=, one image or video as "file", as before (legacy).
+ */
 typedef struct {
     char                 *name;
     pe_conf_provider_t   *provider;
+    int                   legacy;          /* no inputs=: one image or
+                                              video */
+    pe_role_e             inputs[PE_ROLES];  /* as declared; [0] is what
+                                                "file" means */
+    int                   optional[PE_ROLES];  /* by role */
+    size_t                ninputs;         /* 0 and !legacy: text only */
+    char                 *fields[PE_ROLES];  /* by role: the provider's
+                                                field, or NULL */
 } pe_conf_model_t;
+
+/* does the model take the role?  Its index in inputs, or -1 */
+int pe_conf_model_takes(const pe_conf_model_t *m, pe_role_e role);
 
 
 /* residency GROUP region=R[,R...]: where a group's data may go */

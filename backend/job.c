@@ -4,6 +4,7 @@
 
 #include "job.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/rand.h>
@@ -88,4 +89,21 @@ pe_job_field(const redisReply *r, const char *field)
     }
 
     return NULL;
+}
+
+
+void
+pe_job_media_path(char *buf, size_t size, const char *spool, const char *id,
+    unsigned k)
+{
+    snprintf(buf, size, "%s/%s.media%s", spool, id, pe_job_input_suffix(k));
+}
+
+
+const char *
+pe_job_input_suffix(unsigned k)
+{
+    static const char  *suffix[PE_JOB_FILES] = { "", "1", "2", "3", "4" };
+
+    return k < PE_JOB_FILES ? suffix[k] : "";
 }

@@ -6,7 +6,10 @@
  * (subject.h), and retention ends (retention.h).  Redis, per job:
  *
  *   pe:job:ID        hash: sub, model, provider, status, created, updated,
- *                    media_type, size, private, grp, params, entry (its
+ *                    inputs (the roles, "image,last_frame"; "" text
+ *                    only; absent: one image or video, as before),
+ *                    media_type, size (the first input's), media_type1,
+ *                    size1 ... (the others'), private, grp, params, entry (its
  *                    stream entry); then remote_id, status_url,
  *                    response_url, cancel_url, output, reason, and the
  *                    notes submit_uncertain, resubmitted (worker.h)
@@ -19,11 +22,13 @@
  *   pe:retention     what retention owes, by when (retention.h)
  *
  * The prompt is never in Redis: it is a spool file, ID.prompt, next to
- * the media, ID.media.
+ * the media: ID.media (the first input), ID.media1 ... (the others).
  */
 
 #ifndef PE_BACKEND_JOB_H
 #define PE_BACKEND_JOB_H
+
+#include <stddef.h>
 
 #include <hiredis/hiredis.h>
 
@@ -31,6 +36,8 @@
 #define PE_JOB_ID_LEN      32          /* hex of 16 random bytes */
 #define PE_PROMPT_MAX      4000        /* bytes */
 #define PE_PARAMS_MAX      16384       /* bytes of JSON */
+#define PE_JOB_FILES       5           /* media files of a job at most:
+                                          the parts an upload may carry */
 #define PE_JOBS_STREAM     "pe:jobs"
 #define PE_GROUP           "pe-workers" /* the stream's consumer group */
 
@@ -57,6 +64,13 @@ int pe_job_id_valid(const char *id);
 /* "queued" ... "expired"; and back: -1 for an unknown name */
 const char *pe_job_state_name(pe_job_state_e state);
 int pe_job_state_parse(const char *name);
+
+/* the spool file of a job's input k: SPOOL/ID.media, SPOOL/ID.mediaK */
+void pe_job_media_path(char *buf, size_t size, const char *spool,
+    const char *id, unsigned k);
+
+/* the suffix of input k's record fields: "" for the first, "1" ... */
+const char *pe_job_input_suffix(unsigned k);
 
 /* a field of an HGETALL answer (a record), or NULL */
 const char *pe_job_field(const redisReply *r, const char *field);

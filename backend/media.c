@@ -39,13 +39,15 @@ pe_media_init(pe_backend_t *be)
 
 
 int
-pe_media_token(const pe_backend_t *be, const char *id, time_t exp,
-    char *out, size_t size)
+pe_media_token(const pe_backend_t *be, const char *id, unsigned k,
+    time_t exp, char *out, size_t size)
 {
     int   n;
     char  sig[PE_JWS_SIG_LEN];
 
-    n = snprintf(out, size, "%s.%lld", id, (long long) exp);
+    /* the input's index is signed with the id: a link is for one file */
+    n = snprintf(out, size, "%s%s.%lld", id, pe_job_input_suffix(k),
+                 (long long) exp);
 
     if (n < 0 || (size_t) n + 1 + PE_JWS_SIG_LEN >= size
         || pe_hs256(be->media_key, sizeof(be->media_key),
@@ -64,22 +66,32 @@ pe_media_token(const pe_backend_t *be, const char *id, time_t exp,
 
 int
 pe_media_token_check(const pe_backend_t *be, const char *token, time_t now,
-    char id[33])
+    char id[33], unsigned *k)
 {
     char         sig[PE_JWS_SIG_LEN], *end;
-    size_t       len, signed_len;
+    size_t       len, signed_len, at;
     long long    exp;
     const char  *dot;
 
     len = strnlen(token, PE_MEDIA_TOKEN_MAX + 1);
 
-    if (len > PE_MEDIA_TOKEN_MAX || len < PE_JOB_ID_LEN + 3
-        || token[PE_JOB_ID_LEN] != '.')
-    {
+    if (len > PE_MEDIA_TOKEN_MAX || len < PE_JOB_ID_LEN + 4) {
         return -1;
     }
 
-    dot = strchr(token + PE_JOB_ID_LEN + 1, '.');
+    /* ID.EXP.SIG for the first input, IDk.EXP.SIG for input k */
+    at = PE_JOB_ID_LEN;
+    *k = 0;
+
+    if (token[at] >= '1' && token[at] < '0' + PE_JOB_FILES) {
+        *k = (unsigned) (token[at++] - '0');
+    }
+
+    if (token[at] != '.') {
+        return -1;
+    }
+
+    dot = strchr(token + at + 1, '.');
     if (dot == NULL || (size_t) (token + len - dot - 1) != PE_JWS_SIG_LEN) {
         return -1;
     }
@@ -94,7 +106,7 @@ pe_media_token_check(const pe_backend_t *be, const char *token, time_t now,
     }
 
     /* signed by us: the rest is well formed, but check anyway */
-    exp = strtoll(token + PE_JOB_ID_LEN + 1, &end, 10);
+    exp = strtoll(token + at + 1, &end, 10);
 
     if (end != dot || exp < now) {
         return -1;
@@ -189,6 +201,7 @@ typedef struct {
     pe_backend_t       *be;
     pe_spool_reader_t  *reader;
     char                id[PE_JOB_ID_LEN + 1];
+    unsigned            k;              /* which input */
     char                path[PATH_MAX];
     uint64_t            size;
     int                 complete;
@@ -196,31 +209,36 @@ typedef struct {
 
 
 /*
- * May the link of job KEYS[1] be served?  Only while the job is being
- * submitted or runs, and for at most ARGV[1] GETs (ARGV[3] "1": this is
- * one, counted in KEYS[2], kept ARGV[2] seconds).  {1, type, size} or
- * {0}.  One script, so that an erasure cannot come between the look and
- * the count and leave a count behind.
+ * May the link of input ARGV[4] (its fields' suffix) of job KEYS[1] be
+ * served?  Only while the job is being submitted or runs, and for at
+ * most ARGV[1] GETs of that input (ARGV[3] "1": this is one, counted in
+ * KEYS[2], kept ARGV[2] seconds).  {1, type, size} or {0}.  One script,
+ * so that an erasure cannot come between the look and the count and
+ * leave a count behind.
  */
 static const char  pe_media_admit_script[] =
-    "local h = redis.call('HMGET', KEYS[1], 'status', 'media_type', 'size') "
+    "local h = redis.call('HMGET', KEYS[1], 'status', "
+    "                     'media_type' .. ARGV[4], 'size' .. ARGV[4]) "
     "if h[1] ~= 'submitting' and h[1] ~= 'submitted' "
     "   and h[1] ~= 'running' then return {0} end "
-    "local n = tonumber(redis.call('HGET', KEYS[2], 'gets') or '0') "
+    "if not h[2] then return {0} end "
+    "local n = tonumber(redis.call('HGET', KEYS[2], 'gets' .. ARGV[4]) "
+    "                   or '0') "
     "if n >= tonumber(ARGV[1]) then return {0} end "
     "if ARGV[3] == '1' then "
-    "  redis.call('HINCRBY', KEYS[2], 'gets', 1) "
+    "  redis.call('HINCRBY', KEYS[2], 'gets' .. ARGV[4], 1) "
     "  redis.call('EXPIRE', KEYS[2], ARGV[2]) "
     "end "
     "return {1, h[2] or '', h[3] or '0'}";
 
 /*
- * A link served whole: said so in KEYS[2] if the job is still there, and
- * its state returned (see pe_media_job_running()).
+ * A link of input ARGV[1] (its suffix) served whole: said so in KEYS[2]
+ * if the job is still there, and its state returned (see
+ * pe_media_job_running()).
  */
 static const char  pe_media_served_script[] =
     "if redis.call('EXISTS', KEYS[2]) == 0 then return '' end "
-    "redis.call('HSET', KEYS[2], 'served', '1') "
+    "redis.call('HSET', KEYS[2], 'served' .. ARGV[1], '1') "
     "return redis.call('HGET', KEYS[1], 'status') or ''";
 
 
@@ -257,8 +275,10 @@ pe_media_done(void *cls)
     pe_spool_close(s->reader);
 
     if (s->complete) {
-        r = pe_store_command(s->be->store, "EVAL %s 2 pe:job:%s pe:media:%s",
-                             pe_media_served_script, s->id, s->id);
+        r = pe_store_command(s->be->store,
+                             "EVAL %s 2 pe:job:%s pe:media:%s %s",
+                             pe_media_served_script, s->id, s->id,
+                             pe_job_input_suffix(s->k));
 
         /* upload=0: fetched whole while the provider runs the job, it goes */
         if (r && r->type == REDIS_REPLY_STRING
@@ -279,20 +299,25 @@ void
 pe_media_job_running(pe_backend_t *be, const char *id)
 {
     char         path[PATH_MAX];
+    unsigned     k;
     redisReply  *r;
 
     if (be->conf.retain_upload != 0) {
         return;
     }
 
-    r = pe_store_command(be->store, "HGET pe:media:%s served", id);
+    /* each input fetched whole goes; the others wait for the job's end */
+    for (k = 0; k < PE_JOB_FILES; k++) {
+        r = pe_store_command(be->store, "HGET pe:media:%s served%s", id,
+                             pe_job_input_suffix(k));
 
-    if (r && r->type == REDIS_REPLY_STRING) {
-        snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, id);
-        unlink(path);
+        if (r && r->type == REDIS_REPLY_STRING) {
+            pe_job_media_path(path, sizeof(path), be->conf.spool, id, k);
+            unlink(path);
+        }
+
+        freeReplyObject(r);
     }
-
-    freeReplyObject(r);
 }
 
 
@@ -325,13 +350,14 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
     char                  id[PE_JOB_ID_LEN + 1], err[128], type[128];
     char                  key[64], mkey[64], gets[16], ttl[16];
     char                  path[PATH_MAX];
+    unsigned              k;
     uint64_t              size;
     redisReply           *r;
-    const char           *argv[8];
+    const char           *argv[9];
     pe_media_stream_t    *s;
     struct MHD_Response  *res;
 
-    if (pe_media_token_check(be, token, time(NULL), id) != 0) {
+    if (pe_media_token_check(be, token, time(NULL), id, &k) != 0) {
         return pe_media_refuse(conn, MHD_HTTP_NOT_FOUND,
                                "{\"error\":\"not_found\"}\n");
     }
@@ -349,8 +375,9 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
     argv[5] = gets;
     argv[6] = ttl;
     argv[7] = head ? "0" : "1";
+    argv[8] = pe_job_input_suffix(k);
 
-    r = pe_store_argv(be->store, 8, argv, NULL);
+    r = pe_store_argv(be->store, 9, argv, NULL);
 
     size = 0;
     rc = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3
@@ -371,7 +398,7 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
         return pe_media_refuse(conn, MHD_HTTP_GONE, "{\"error\":\"gone\"}\n");
     }
 
-    snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, id);
+    pe_job_media_path(path, sizeof(path), be->conf.spool, id, k);
 
     if (access(path, F_OK) != 0) {
         /* upload=0: the provider had it whole and runs the job */
@@ -396,6 +423,7 @@ pe_media_serve(pe_backend_t *be, struct MHD_Connection *conn, int head,
     }
 
     s->be = be;
+    s->k = k;
     memcpy(s->id, id, sizeof(s->id));
     memcpy(s->path, path, sizeof(s->path));
 

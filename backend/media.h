@@ -2,10 +2,11 @@
  * privacy-backend: media on its way to a provider.
  *
  * A small image goes inline, as a data: URI.  Anything larger goes by a
- * link the provider fetches from us: {public_url}/v1/media/ID.EXP.SIG,
- * signed with a key derived from data_key, bound to one job, valid until
- * EXP and only while the job is being submitted or runs.  Within that, at
- * most PE_MEDIA_GETS GETs (counted in pe:media:ID as they start), so that
+ * link the provider fetches from us: {public_url}/v1/media/ID.EXP.SIG
+ * (IDk.EXP.SIG for a job's input k > 0), signed with a key derived from
+ * data_key, bound to one input of one job, valid until EXP and only while
+ * the job is being submitted or runs.  Within that, at most PE_MEDIA_GETS
+ * GETs per input (counted in pe:media:ID as they start), so that
  * a provider's retry after a broken download still works; a HEAD is
  * answered from the record and counts for nothing.  With upload=0 the
  * file goes once it was served whole and the provider runs the job, or
@@ -26,7 +27,7 @@
 
 #define PE_MEDIA_INLINE_MAX   (1024 * 1024)    /* bytes of an inline image */
 #define PE_MEDIA_URL_TTL      3600             /* seconds a link is valid */
-#define PE_MEDIA_GETS         5                /* GETs of one job's link */
+#define PE_MEDIA_GETS         5                /* GETs of one input's link */
 #define PE_MEDIA_TOKEN_MAX    128
 
 
@@ -35,13 +36,13 @@ struct MHD_Connection;
 /* derives the link signing key from data_key */
 int pe_media_init(pe_backend_t *be);
 
-/* "ID.EXP.SIG" into out; 0 or -1 */
-int pe_media_token(const pe_backend_t *be, const char *id, time_t exp,
-    char *out, size_t size);
+/* "ID.EXP.SIG" (input 0) or "IDk.EXP.SIG" into out; 0 or -1 */
+int pe_media_token(const pe_backend_t *be, const char *id, unsigned k,
+    time_t exp, char *out, size_t size);
 
-/* 0 and the job id when the token is well signed and unexpired */
+/* 0, the job id and the input when the token is well signed, unexpired */
 int pe_media_token_check(const pe_backend_t *be, const char *token,
-    time_t now, char id[33]);
+    time_t now, char id[33], unsigned *k);
 
 /*
  * The verified plaintext of a spool file as a data: URI (malloc'd); the

@@ -9,6 +9,57 @@
 #include <string.h>
 
 
+static const char  *pe_role_names[PE_ROLES] = {
+    "image", "last_frame", "video", "audio"
+};
+
+
+const char *
+pe_role_name(pe_role_e role)
+{
+    return (unsigned) role < PE_ROLES ? pe_role_names[role] : "?";
+}
+
+
+int
+pe_role_parse(const char *name, size_t len)
+{
+    int  r;
+
+    for (r = 0; r < PE_ROLES; r++) {
+        if (len == strlen(pe_role_names[r])
+            && memcmp(name, pe_role_names[r], len) == 0)
+        {
+            return r;
+        }
+    }
+
+    return -1;
+}
+
+
+const pe_input_t *
+pe_task_input(const pe_task_t *t, pe_role_e role)
+{
+    size_t  k;
+
+    for (k = 0; k < t->ninputs; k++) {
+        if (t->inputs[k].role == role) {
+            return &t->inputs[k];
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+pe_input_field(const pe_input_t *in, const char *dflt)
+{
+    return in->field ? in->field : dflt;
+}
+
+
 int
 pe_provider_env(const char *provider, const char *name, char *buf,
     size_t size, char *err, size_t errlen)

@@ -53,8 +53,35 @@ typedef enum {
 
 
 /*
+ * The media roles a job's inputs play, as the API names its parts and a
+ * model's inputs= lists them; each adapter maps a role to its provider's
+ * field (a model's fields= may rename it).
+ */
+typedef enum {
+    PE_ROLE_IMAGE = 0,
+    PE_ROLE_LAST_FRAME,
+    PE_ROLE_VIDEO,
+    PE_ROLE_AUDIO,
+    PE_ROLES
+} pe_role_e;
+
+/* "image" ... "audio"; and back: -1 for an unknown name (len bytes) */
+const char *pe_role_name(pe_role_e role);
+int pe_role_parse(const char *name, size_t len);
+
+
+/* one input: its role and its media, a data: URI or a signed link */
+typedef struct {
+    pe_role_e             role;
+    const char           *url;
+    const char           *field;           /* the model's fields= name for
+                                              the role, or NULL */
+} pe_input_t;
+
+
+/*
  * What a provider may learn about a job, and what it told us.  The
- * media is a data: URI or a signed, short-lived URL of the backend.
+ * inputs are in the order the job gave them.
  */
 typedef struct {
     const char           *job_id;          /* ours, random: Kling's
@@ -62,9 +89,8 @@ typedef struct {
     const char           *model;
     const char           *prompt;          /* NULL: none */
     json_t               *params;          /* an object; never NULL */
-    const char           *media_url;       /* NULL until loaded */
-    int                   has_media;       /* the job has an upload */
-    int                   is_video;
+    pe_input_t            inputs[PE_ROLES];  /* urls NULL until loaded */
+    size_t                ninputs;         /* 0: a text-only job */
     const char           *webhook_url;     /* NULL: poll */
 
     char                  remote_id[PE_REMOTE_ID_MAX];
@@ -124,6 +150,9 @@ typedef struct pe_provider_s  pe_provider_t;
 
 typedef struct {
     const char  *kind;          /* its name in type= */
+
+    /* the media roles it can send, 1 << pe_role_e each: -t refuses others */
+    unsigned     roles;
 
     /*
      * The configuration's check of the attributes this kind needs and of
@@ -225,6 +254,12 @@ json_t *pe_provider_json(const char *body, size_t len);
 
 int pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
     char *err, size_t errlen);
+
+/* the task's input of a role, or NULL */
+const pe_input_t *pe_task_input(const pe_task_t *t, pe_role_e role);
+
+/* the provider's field of an input: the model's fields= name, or dflt */
+const char *pe_input_field(const pe_input_t *in, const char *dflt);
 
 /* the first string of a JSON error answer, for a job's reason */
 void pe_provider_reason(pe_task_t *t, long code, const char *body,

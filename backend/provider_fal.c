@@ -78,11 +78,19 @@ pe_fal_init(pe_provider_t *p, char *err, size_t errlen)
 }
 
 
+/* fal's field of each role (a model's fields= renames one) */
+static const char  *pe_fal_fields[PE_ROLES] = {
+    "image_url", "tail_image_url", "video_url", "audio_url"
+};
+
+
 /* the input: the parameters, then what only we set */
 static char *
 pe_fal_input(const pe_task_t *t)
 {
+    int      r;
     char    *s;
+    size_t   k;
     json_t  *in;
 
     in = json_deep_copy(t->params);
@@ -92,15 +100,26 @@ pe_fal_input(const pe_task_t *t)
 
     /* a parameter cannot stand in for the prompt or the media */
     json_object_del(in, "prompt");
-    json_object_del(in, "image_url");
-    json_object_del(in, "video_url");
+
+    for (r = 0; r < PE_ROLES; r++) {
+        json_object_del(in, pe_fal_fields[r]);
+    }
+
+    for (k = 0; k < t->ninputs; k++) {
+        if (t->inputs[k].field) {
+            json_object_del(in, t->inputs[k].field);    /* fields= */
+        }
+    }
 
     if (t->prompt) {
         json_object_set_new(in, "prompt", json_string(t->prompt));
     }
 
-    json_object_set_new(in, t->is_video ? "video_url" : "image_url",
-                        json_string(t->media_url));
+    for (k = 0; k < t->ninputs; k++) {
+        json_object_set_new(in, pe_input_field(&t->inputs[k],
+                                pe_fal_fields[t->inputs[k].role]),
+                            json_string(t->inputs[k].url));
+    }
 
     s = json_dumps(in, JSON_COMPACT);
     json_decref(in);
@@ -439,6 +458,7 @@ pe_fal_hook_free(pe_provider_t *p)
 
 const pe_provider_ops_t  pe_provider_fal = {
     .kind = "fal",
+    .roles = (1u << PE_ROLES) - 1,
     .check = pe_fal_check,
     .hooks = pe_fal_hooks,
     .init = pe_fal_init,

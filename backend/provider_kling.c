@@ -127,18 +127,26 @@ pe_kling_jwt(pe_provider_t *p, time_t now, char *out, size_t size)
 }
 
 
-/* image2video for a job with media, text2video for one without */
+/* Kling's field of each role Kling takes (a model's fields= renames one) */
+static const char  *pe_kling_fields[PE_ROLES] = {
+    "image", "image_tail", NULL, NULL
+};
+
+
+/* image2video for a job with an image, text2video for one without */
 static const char *
 pe_kling_kind(const pe_task_t *t)
 {
-    return t->has_media ? "image2video" : "text2video";
+    return pe_task_input(t, PE_ROLE_IMAGE) ? "image2video" : "text2video";
 }
 
 
 static char *
 pe_kling_body(const pe_task_t *t)
 {
+    int          r;
     char        *s;
+    size_t       k;
     json_t      *in;
     const char  *image, *comma;
 
@@ -149,15 +157,26 @@ pe_kling_body(const pe_task_t *t)
 
     /* what only we set; a parameter cannot stand in for any of it */
     json_object_del(in, "model_name");
-    json_object_del(in, "image");
     json_object_del(in, "prompt");
     json_object_del(in, "external_task_id");
     json_object_del(in, "callback_url");
 
+    for (r = 0; r < PE_ROLES; r++) {
+        if (pe_kling_fields[r]) {
+            json_object_del(in, pe_kling_fields[r]);
+        }
+    }
+
+    for (k = 0; k < t->ninputs; k++) {
+        if (t->inputs[k].field) {
+            json_object_del(in, t->inputs[k].field);    /* fields= */
+        }
+    }
+
     json_object_set_new(in, "model_name", json_string(t->model));
 
-    if (t->media_url) {
-        image = t->media_url;
+    for (k = 0; k < t->ninputs; k++) {
+        image = t->inputs[k].url;
 
         /* raw base64: what follows "data:TYPE;base64," */
         if (strncmp(image, "data:", 5) == 0) {
@@ -165,7 +184,9 @@ pe_kling_body(const pe_task_t *t)
             image = comma ? comma + 1 : "";
         }
 
-        json_object_set_new(in, "image", json_string(image));
+        json_object_set_new(in, pe_input_field(&t->inputs[k],
+                                pe_kling_fields[t->inputs[k].role]),
+                            json_string(image));
     }
 
     if (t->prompt) {
@@ -191,6 +212,7 @@ pe_kling_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
 {
     int          n;
     char         jwt[1024];
+    size_t       k;
     const char  *kind;
 
     kind = pe_kling_kind(t);
@@ -199,9 +221,20 @@ pe_kling_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     switch (op) {
 
     case PE_OP_SUBMIT:
-        if (t->is_video) {
-            snprintf(err, errlen, "kling makes videos from images and text, "
-                     "not from videos");
+        for (k = 0; k < t->ninputs; k++) {
+            if (pe_kling_fields[t->inputs[k].role] == NULL) {
+                snprintf(err, errlen, "kling makes videos from images and "
+                         "text, not from %s", pe_role_name(t->inputs[k].role));
+                return -1;
+            }
+        }
+
+        /* a last frame is the end of a video that starts at an image */
+        if (pe_task_input(t, PE_ROLE_LAST_FRAME)
+            && !pe_task_input(t, PE_ROLE_IMAGE))
+        {
+            snprintf(err, errlen, "kling takes a last frame only with an "
+                     "image");
             return -1;
         }
 
@@ -445,6 +478,7 @@ pe_kling_hook_task(json_t *body, const char **job)
 
 const pe_provider_ops_t  pe_provider_kling = {
     .kind = "kling",
+    .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
     .check = pe_kling_check,
     .hooks = pe_kling_hooks,
     .init = pe_kling_init,

@@ -85,10 +85,18 @@ pe_replicate_model_valid(const char *m)
 }
 
 
+/* Replicate's field of each role (a model's fields= renames one) */
+static const char  *pe_replicate_fields[PE_ROLES] = {
+    "image", "last_image", "video", "audio"
+};
+
+
 static char *
 pe_replicate_body(const pe_task_t *t, const char *version)
 {
+    int      r;
     char    *s;
+    size_t   k;
     json_t  *in, *body;
 
     in = json_deep_copy(t->params);
@@ -102,16 +110,25 @@ pe_replicate_body(const pe_task_t *t, const char *version)
 
     /* a parameter cannot stand in for the prompt or the media */
     json_object_del(in, "prompt");
-    json_object_del(in, "image");
-    json_object_del(in, "video");
+
+    for (r = 0; r < PE_ROLES; r++) {
+        json_object_del(in, pe_replicate_fields[r]);
+    }
+
+    for (k = 0; k < t->ninputs; k++) {
+        if (t->inputs[k].field) {
+            json_object_del(in, t->inputs[k].field);    /* fields= */
+        }
+    }
 
     if (t->prompt) {
         json_object_set_new(in, "prompt", json_string(t->prompt));
     }
 
-    if (t->media_url) {
-        json_object_set_new(in, t->is_video ? "video" : "image",
-                            json_string(t->media_url));
+    for (k = 0; k < t->ninputs; k++) {
+        json_object_set_new(in, pe_input_field(&t->inputs[k],
+                                pe_replicate_fields[t->inputs[k].role]),
+                            json_string(t->inputs[k].url));
     }
 
     if (version) {
@@ -418,6 +435,7 @@ pe_replicate_hook_free(pe_provider_t *p)
 
 const pe_provider_ops_t  pe_provider_replicate = {
     .kind = "replicate",
+    .roles = (1u << PE_ROLES) - 1,
     .check = pe_replicate_check,
     .hooks = pe_replicate_hooks,
     .init = pe_replicate_init,

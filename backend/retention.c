@@ -19,10 +19,21 @@
 #include "store.h"
 
 
+/* "media" is every input's file, "prompt" the prompt's */
 static void
 pe_retention_file(pe_backend_t *be, const char *id, const char *what)
 {
-    char  path[PATH_MAX];
+    char      path[PATH_MAX];
+    unsigned  k;
+
+    if (strcmp(what, "media") == 0) {
+        for (k = 0; k < PE_JOB_FILES; k++) {
+            pe_job_media_path(path, sizeof(path), be->conf.spool, id, k);
+            unlink(path);
+        }
+
+        return;
+    }
 
     snprintf(path, sizeof(path), "%s/%s.%s", be->conf.spool, id, what);
     unlink(path);

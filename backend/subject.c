@@ -27,6 +27,26 @@
 
 
 /* a job's record as the API shows it: never sub, params or paths */
+/* "image,last_frame" as ["image","last_frame"]; "" is a text-only job */
+static json_t *
+pe_subject_inputs(const char *v)
+{
+    json_t      *a;
+    const char  *end;
+
+    a = json_array();
+
+    while (a && *v) {
+        end = strchr(v, ',');
+        json_array_append_new(a, json_stringn(v, end ? (size_t) (end - v)
+                                                     : strlen(v)));
+        v = end ? end + 1 : "";
+    }
+
+    return a;
+}
+
+
 static json_t *
 pe_subject_view(const char *id, redisReply *r)
 {
@@ -47,6 +67,9 @@ pe_subject_view(const char *id, redisReply *r)
 
         } else if (strcmp(f, "private") == 0) {
             json_object_set_new(j, f, json_boolean(strcmp(v, "1") == 0));
+
+        } else if (strcmp(f, "inputs") == 0) {
+            json_object_set_new(j, f, pe_subject_inputs(v));
 
         } else if (strcmp(f, "status") == 0 || strcmp(f, "model") == 0
                    || strcmp(f, "media_type") == 0
@@ -407,7 +430,9 @@ void
 pe_subject_export(pe_backend_t *be, const pe_context_t *ctx,
     unsigned *status, char **body)
 {
+    int            held;
     size_t         i, k;
+    unsigned       m;
     char           path[PATH_MAX];
     json_t        *jobs, *job, *v, *consent;
     redisReply    *ids, *r;
@@ -453,6 +478,12 @@ pe_subject_export(pe_backend_t *be, const pe_context_t *ctx,
                 continue;
             }
 
+            if (strcmp(f, "inputs") == 0) {
+                json_object_set_new(job, f,
+                                    pe_subject_inputs(r->element[k + 1]->str));
+                continue;
+            }
+
             json_object_set_new(job, f, json_string(r->element[k + 1]->str));
         }
 
@@ -463,9 +494,15 @@ pe_subject_export(pe_backend_t *be, const pe_context_t *ctx,
             json_object_set_new(job, "prompt", v);
         }
 
-        snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, id);
-        json_object_set_new(job, "upload_held",
-                            json_boolean(access(path, F_OK) == 0));
+        /* held while any input's file is */
+        held = 0;
+
+        for (m = 0; m < PE_JOB_FILES; m++) {
+            pe_job_media_path(path, sizeof(path), be->conf.spool, id, m);
+            held = held || access(path, F_OK) == 0;
+        }
+
+        json_object_set_new(job, "upload_held", json_boolean(held));
 
         json_array_append_new(jobs, job);
     }

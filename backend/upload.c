@@ -3,7 +3,12 @@
  * upload.h).  The multipart body is parsed as it streams in, by the same
  * strict parser the edge uses, and the file goes straight into the
  * encrypted spool: memory stays at one chunk whatever the file's size.
- * Bad input is a 400 with a JSON reason and leaves nothing behind.
+ * A job carries the media its model takes, each a file part named by
+ * its role (image, last_frame, video, audio; "file" is the model's first
+ * input), each in a spool file of its own.  Which parts a model takes is
+ * known only once its name has come, in any order: they are checked at
+ * the end, before anything is kept.  Bad input is a 400 with a JSON
+ * reason and leaves nothing behind.
  */
 
 #include "upload.h"
@@ -28,41 +33,60 @@
 #include "worker.h"
 
 
+/* the parts: the media's by role (as pe_role_e), "file", then the rest */
 enum {
-    PE_FIELD_NONE = 0,
-    PE_FIELD_FILE,
+    PE_FIELD_FILE = PE_ROLES,
     PE_FIELD_PROMPT,
     PE_FIELD_MODEL,
     PE_FIELD_PARAMS,
     PE_FIELD_PRIVATE,
-    PE_FIELDS
+    PE_FIELDS,
+    PE_FIELD_NONE = PE_FIELDS
 };
 
 static const char  *pe_field_names[PE_FIELDS] = {
-    NULL, "file", "prompt", "model", "params", "private"
+    "image", "last_frame", "video", "audio",
+    "file", "prompt", "model", "params", "private"
 };
 
 
+/* the types an audio input may have (the sniffer must know them too) */
+static const char  *pe_audio_types[] = {
+    "audio/mpeg", "audio/wav", "audio/mp4", "audio/x-m4a", "audio/ogg",
+    "audio/webm", "audio/flac", NULL
+};
+
+
+/* one media part, as it streams into a spool file of its own */
+typedef struct {
+    int                   field;       /* a role, or PE_FIELD_FILE */
+    int                   role;        /* what it is: decided at the end */
+    pe_spool_writer_t    *spool;
+    char                  path[PATH_MAX];
+    char                  media_type[PE_MEDIA_TYPE_MAX + 1];
+    unsigned char         head[PE_SNIFF_BYTES];
+    size_t                head_len;
+    int                   sniffed;
+    uint64_t              size;
+} pe_upload_media_t;
+
+
 static void pe_upload_free_files(pe_upload_t *u);
+static char *pe_upload_refusal(pe_upload_t *u);
 
 
 struct pe_upload_s {
     pe_backend_t         *be;
     pe_context_t          ctx;
     pe_multipart_t        mp;
-    pe_spool_writer_t    *spool;
 
     char                  id[PE_JOB_ID_LEN + 1];
-    char                  media_path[PATH_MAX];
     char                  prompt_path[PATH_MAX];
 
     int                   field;
     int                   seen[PE_FIELDS];
-    char                  media_type[PE_MEDIA_TYPE_MAX + 1];
-    unsigned char         head[PE_SNIFF_BYTES];
-    size_t                head_len;
-    int                   sniffed;
-    uint64_t              size;
+    pe_upload_media_t     media[PE_JOB_FILES];  /* in the order they came */
+    size_t                nmedia;
 
     char                  prompt[PE_PROMPT_MAX + 1];
     size_t                prompt_len;
@@ -76,6 +100,7 @@ struct pe_upload_s {
     unsigned              status;      /* of a refusal; 0: none yet */
     char                  error[64];
     char                  detail[256];
+    const char           *role;        /* the input a refusal is about */
 };
 
 
@@ -94,14 +119,62 @@ pe_upload_refuse(pe_upload_t *u, unsigned status, const char *error,
 }
 
 
+/* a refusal about one input, named in the answer's "role" */
+static int
+pe_upload_refuse_input(pe_upload_t *u, unsigned status, const char *error,
+    const char *role, const char *detail)
+{
+    if (u->status == 0) {
+        u->role = role;
+    }
+
+    return pe_upload_refuse(u, status, error, detail);
+}
+
+
+/* may a part named field (a role, or "file") have this type? */
+static int
+pe_upload_type_fits(int field, const char *type, size_t len)
+{
+    size_t  i;
+
+    switch (field) {
+
+    case PE_ROLE_IMAGE:
+    case PE_ROLE_LAST_FRAME:
+        return pe_media_type_match("image/*", 7, type, len);
+
+    case PE_ROLE_VIDEO:
+        return pe_media_type_match("video/*", 7, type, len);
+
+    case PE_ROLE_AUDIO:
+        for (i = 0; pe_audio_types[i]; i++) {
+            if (pe_media_type_match(pe_audio_types[i],
+                                    strlen(pe_audio_types[i]), type, len))
+            {
+                return 1;
+            }
+        }
+
+        return 0;
+
+    default:                        /* "file": its role comes later */
+        return pe_upload_type_fits(PE_ROLE_IMAGE, type, len)
+               || pe_upload_type_fits(PE_ROLE_VIDEO, type, len)
+               || pe_upload_type_fits(PE_ROLE_AUDIO, type, len);
+    }
+}
+
+
 static int
 pe_upload_part_begin(void *data, const pe_mp_part_t *part)
 {
-    int           f;
-    char          err[256];
-    pe_upload_t  *u = data;
+    int                 f;
+    char                err[256];
+    pe_upload_t        *u = data;
+    pe_upload_media_t  *m;
 
-    for (f = 1; f < PE_FIELDS; f++) {
+    for (f = 0; f < PE_FIELDS; f++) {
         if (part->name_len == strlen(pe_field_names[f])
             && memcmp(part->name, pe_field_names[f], part->name_len) == 0)
         {
@@ -111,18 +184,24 @@ pe_upload_part_begin(void *data, const pe_mp_part_t *part)
 
     if (f == PE_FIELDS) {
         return pe_upload_refuse(u, 400, "unknown_field",
-                                "fields are file, prompt, model, params, "
+                                "fields are image, last_frame, video, "
+                                "audio, file, prompt, model, params, "
                                 "private");
     }
 
     if (u->seen[f]++) {
+        if (f <= PE_FIELD_FILE) {
+            return pe_upload_refuse_input(u, 400, "duplicate_input",
+                                          pe_field_names[f], NULL);
+        }
+
         return pe_upload_refuse(u, 400, "duplicate_field",
                                 pe_field_names[f]);
     }
 
     u->field = f;
 
-    if (f != PE_FIELD_FILE) {
+    if (f > PE_FIELD_FILE) {
         if (part->is_file) {
             return pe_upload_refuse(u, 400, "unexpected_file",
                                     pe_field_names[f]);
@@ -131,22 +210,29 @@ pe_upload_part_begin(void *data, const pe_mp_part_t *part)
         return 0;
     }
 
+    /* one part per name, and there are PE_JOB_FILES names of media */
+    m = &u->media[u->nmedia];
+    m->field = f;
+    pe_job_media_path(m->path, sizeof(m->path), u->be->conf.spool, u->id,
+                      (unsigned) u->nmedia);
+    u->nmedia++;
+
     if (!part->has_type
-        || !(pe_media_type_match("image/*", 7, part->type, part->type_len)
-             || pe_media_type_match("video/*", 7, part->type,
-                                    part->type_len))
+        || !pe_upload_type_fits(f, part->type, part->type_len)
         || !pe_sniff_known(part->type, part->type_len))
     {
-        return pe_upload_refuse(u, 415, "upload_type",
-                                "an image or a video of a known type");
+        return pe_upload_refuse_input(u, 415, "upload_type",
+                                      pe_field_names[f],
+                                      "an image, a video or a sound of a "
+                                      "known type, as its role takes");
     }
 
-    memcpy(u->media_type, part->type, part->type_len);
-    u->media_type[part->type_len] = '\0';
+    memcpy(m->media_type, part->type, part->type_len);
+    m->media_type[part->type_len] = '\0';
 
-    u->spool = pe_spool_create(u->media_path, u->be->conf.data_key, 0, err,
+    m->spool = pe_spool_create(m->path, u->be->conf.data_key, 0, err,
                                sizeof(err));
-    if (u->spool == NULL) {
+    if (m->spool == NULL) {
         pe_log(PE_LOG_ERR, "spool: %s", err);
         return pe_upload_refuse(u, 503, "spool_unavailable", NULL);
     }
@@ -172,22 +258,23 @@ pe_upload_append(pe_upload_t *u, char *buf, size_t *len, size_t max,
 
 
 static int
-pe_upload_sniff(pe_upload_t *u, int complete)
+pe_upload_sniff(pe_upload_t *u, pe_upload_media_t *m, int complete)
 {
     pe_sniff_rc_e  rc;
 
-    rc = pe_sniff_check(u->media_type, strlen(u->media_type), u->head,
-                        u->head_len, complete);
+    rc = pe_sniff_check(m->media_type, strlen(m->media_type), m->head,
+                        m->head_len, complete);
 
     if (rc == PE_SNIFF_NEED_MORE && !complete) {
         return 0;
     }
 
-    u->sniffed = 1;
+    m->sniffed = 1;
 
     if (rc != PE_SNIFF_MATCH) {
-        return pe_upload_refuse(u, 415, "upload_mismatch",
-                                "the file is not what its type says");
+        return pe_upload_refuse_input(u, 415, "upload_mismatch",
+                                      pe_field_names[m->field],
+                                      "the file is not what its type says");
     }
 
     return 0;
@@ -197,28 +284,35 @@ pe_upload_sniff(pe_upload_t *u, int complete)
 static int
 pe_upload_part_data(void *data, const unsigned char *p, size_t n)
 {
-    size_t        take;
-    pe_upload_t  *u = data;
+    size_t              take;
+    pe_upload_t        *u = data;
+    pe_upload_media_t  *m;
 
     switch (u->field) {
 
+    case PE_ROLE_IMAGE:
+    case PE_ROLE_LAST_FRAME:
+    case PE_ROLE_VIDEO:
+    case PE_ROLE_AUDIO:
     case PE_FIELD_FILE:
-        if (!u->sniffed) {
-            take = sizeof(u->head) - u->head_len;
-            take = take < n ? take : n;
-            memcpy(u->head + u->head_len, p, take);
-            u->head_len += take;
+        m = &u->media[u->nmedia - 1];
 
-            if (u->head_len == sizeof(u->head) && pe_upload_sniff(u, 0)) {
+        if (!m->sniffed) {
+            take = sizeof(m->head) - m->head_len;
+            take = take < n ? take : n;
+            memcpy(m->head + m->head_len, p, take);
+            m->head_len += take;
+
+            if (m->head_len == sizeof(m->head) && pe_upload_sniff(u, m, 0)) {
                 return -1;
             }
         }
 
-        if (pe_spool_write(u->spool, p, n) != 0) {
+        if (pe_spool_write(m->spool, p, n) != 0) {
             return pe_upload_refuse(u, 503, "spool_unavailable", NULL);
         }
 
-        u->size += n;
+        m->size += n;
         return 0;
 
     case PE_FIELD_PROMPT:
@@ -246,10 +340,16 @@ pe_upload_part_data(void *data, const unsigned char *p, size_t n)
 static int
 pe_upload_part_end(void *data)
 {
-    pe_upload_t  *u = data;
+    pe_upload_t        *u = data;
+    pe_upload_media_t  *m;
 
-    if (u->field == PE_FIELD_FILE && !u->sniffed) {
-        return pe_upload_sniff(u, 1);
+    if (u->field <= PE_FIELD_FILE) {
+        m = &u->media[u->nmedia - 1];
+        u->field = PE_FIELD_NONE;
+
+        if (!m->sniffed) {
+            return pe_upload_sniff(u, m, 1);
+        }
     }
 
     u->field = PE_FIELD_NONE;
@@ -302,9 +402,8 @@ pe_upload_begin(pe_backend_t *be, const pe_context_t *ctx,
 
     u->be = be;
     u->ctx = *ctx;
+    u->field = PE_FIELD_NONE;
 
-    snprintf(u->media_path, sizeof(u->media_path), "%s/%s.media",
-             be->conf.spool, u->id);
     snprintf(u->prompt_path, sizeof(u->prompt_path), "%s/%s.prompt",
              be->conf.spool, u->id);
 
@@ -368,6 +467,70 @@ pe_upload_write_prompt(pe_upload_t *u)
 
 
 /*
+ * What each media part is, against what the model takes: a duplicate
+ * role, an input it does not take, one of the wrong type, then one it
+ * needs and did not get, the first of these refused naming the role.
+ * A model without inputs= takes one image or video, as before.
+ */
+static void
+pe_upload_inputs(pe_upload_t *u, const pe_conf_model_t *model)
+{
+    int                 r, seen[PE_ROLES];
+    size_t              k;
+    const char         *type;
+    pe_upload_media_t  *m;
+
+    memset(seen, 0, sizeof(seen));
+
+    for (k = 0; k < u->nmedia && u->status == 0; k++) {
+        m = &u->media[k];
+        type = m->media_type;
+        r = m->field;
+
+        if (r == PE_FIELD_FILE) {
+            if (model->legacy || model->ninputs == 0) {
+                r = pe_upload_type_fits(PE_ROLE_VIDEO, type, strlen(type))
+                    ? PE_ROLE_VIDEO
+                    : pe_upload_type_fits(PE_ROLE_AUDIO, type, strlen(type))
+                    ? PE_ROLE_AUDIO : PE_ROLE_IMAGE;
+
+            } else {
+                r = model->inputs[0];
+            }
+        }
+
+        m->role = r;
+
+        if (seen[r]++) {
+            pe_upload_refuse_input(u, 400, "duplicate_input",
+                                   pe_role_name(r), NULL);
+
+        } else if (model->legacy
+                   ? k > 0 || (r != PE_ROLE_IMAGE && r != PE_ROLE_VIDEO)
+                   : pe_conf_model_takes(model, r) < 0)
+        {
+            pe_upload_refuse_input(u, 400, "unexpected_input",
+                                   pe_role_name(r),
+                                   "the model does not take it");
+
+        } else if (!pe_upload_type_fits(r, type, strlen(type))) {
+            pe_upload_refuse_input(u, 415, "upload_type", pe_role_name(r),
+                                   "not a type this role takes");
+        }
+    }
+
+    for (k = 0; k < model->ninputs && u->status == 0; k++) {
+        r = model->inputs[k];
+
+        if (!seen[r] && !model->optional[r]) {
+            pe_upload_refuse_input(u, 400, "missing_input", pe_role_name(r),
+                                   "the model needs it");
+        }
+    }
+}
+
+
+/*
  * The record, the subject's set and the stream entry, at once; the
  * record knows its entry, so a deletion can take the entry too.
  */
@@ -381,15 +544,17 @@ static const char  pe_store_script[] =
 static int
 pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
 {
-    char          key[64], subkey[128], created[32], size[32];
-    size_t        argc;
+    char          key[64], subkey[128], created[32];
+    char          roles[64], names[PE_JOB_FILES][2][32];
+    char          sizes[PE_JOB_FILES][32];
+    size_t        argc, k;
     redisReply   *r;
-    const char   *argv[32];
+    const char   *argv[64];
 
     snprintf(key, sizeof(key), "pe:job:%s", u->id);
     snprintf(subkey, sizeof(subkey), "pe:sub:%s:jobs", u->ctx.sub);
     snprintf(created, sizeof(created), "%lld", (long long) time(NULL));
-    snprintf(size, sizeof(size), "%llu", (unsigned long long) u->size);
+    roles[0] = '\0';
 
     argc = 0;
     argv[argc++] = "EVAL";
@@ -405,8 +570,22 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
     argv[argc++] = "status";      argv[argc++] = "queued";
     argv[argc++] = "created";     argv[argc++] = created;
     argv[argc++] = "updated";     argv[argc++] = created;
-    argv[argc++] = "media_type";  argv[argc++] = u->media_type;
-    argv[argc++] = "size";        argv[argc++] = size;
+
+    /* each input's type and size; the first's as the fields always were */
+    for (k = 0; k < u->nmedia; k++) {
+        snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles),
+                 "%s%s", k ? "," : "", pe_role_name(u->media[k].role));
+        snprintf(names[k][0], sizeof(names[k][0]), "media_type%s",
+                 pe_job_input_suffix((unsigned) k));
+        snprintf(names[k][1], sizeof(names[k][1]), "size%s",
+                 pe_job_input_suffix((unsigned) k));
+        snprintf(sizes[k], sizeof(sizes[k]), "%llu",
+                 (unsigned long long) u->media[k].size);
+        argv[argc++] = names[k][0];   argv[argc++] = u->media[k].media_type;
+        argv[argc++] = names[k][1];   argv[argc++] = sizes[k];
+    }
+
+    argv[argc++] = "inputs";      argv[argc++] = roles;
     argv[argc++] = "private";     argv[argc++] = priv ? "1" : "0";
     argv[argc++] = "grp";         argv[argc++] = u->ctx.grp;
     argv[argc++] = "params";
@@ -430,7 +609,8 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
 void
 pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
 {
-    int                     priv, i;
+    int                     priv, i, rc;
+    size_t                  k;
     char                    err[256];
     json_t                 *params;
     json_error_t            jerr;
@@ -444,17 +624,21 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
                          pe_multipart_error(&u->mp));
     }
 
-    if (u->status == 0 && !u->seen[PE_FIELD_FILE]) {
-        pe_upload_refuse(u, 400, "no_file", "a \"file\" field is needed");
-    }
-
     if (u->status == 0) {
         model = u->seen[PE_FIELD_MODEL]
                 ? pe_conf_find_model(&u->be->conf, u->model) : NULL;
 
-        if (model == NULL) {
+        /* a job without media, as before, unless its model is text only */
+        if (u->nmedia == 0 && (model == NULL || model->legacy)) {
+            pe_upload_refuse(u, 400, "no_file",
+                             "a \"file\" field is needed");
+
+        } else if (model == NULL) {
             pe_upload_refuse(u, 400, "unknown_model",
                              "the model is not one this service offers");
+
+        } else {
+            pe_upload_inputs(u, model);
         }
     }
 
@@ -515,22 +699,24 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
     if (u->status) {
         pe_upload_free_files(u);
         *status = u->status;
-        *body = pe_error_body(u->error, u->detail);
+        *body = pe_upload_refusal(u);
         return;
     }
 
     /* all is well: the files into place, then the record */
 
-    if (pe_spool_finish(u->spool, err, sizeof(err)) != 0) {
-        u->spool = NULL;
-        pe_log(PE_LOG_ERR, "spool: %s", err);
-        pe_upload_free_files(u);
-        *status = 503;
-        *body = pe_error_body("spool_unavailable", NULL);
-        return;
-    }
+    for (k = 0; k < u->nmedia; k++) {
+        rc = pe_spool_finish(u->media[k].spool, err, sizeof(err));
+        u->media[k].spool = NULL;
 
-    u->spool = NULL;
+        if (rc != 0) {
+            pe_log(PE_LOG_ERR, "spool: %s", err);
+            pe_upload_free_files(u);
+            *status = 503;
+            *body = pe_error_body("spool_unavailable", NULL);
+            return;
+        }
+    }
 
     if (pe_upload_write_prompt(u) != 0
         || pe_upload_store(u, model, priv) != 0)
@@ -541,8 +727,10 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
         return;
     }
 
-    pe_log(PE_LOG_INFO, "job %s queued: %s, %s, %llu bytes", u->id,
-           model->name, u->media_type, (unsigned long long) u->size);
+    pe_log(PE_LOG_INFO, "job %s queued: %s, %zu inputs, first %s, %llu "
+           "bytes", u->id, model->name, u->nmedia,
+           u->nmedia ? u->media[0].media_type : "none",
+           (unsigned long long) (u->nmedia ? u->media[0].size : 0));
 
     i = pe_conf_provider_index(&u->be->conf, model->provider->name);
     atomic_fetch_add(&u->be->metrics[i].jobs[PE_JOB_QUEUED], 1);
@@ -558,25 +746,56 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
 static void
 pe_upload_free_files(pe_upload_t *u)
 {
-    if (u->spool) {
-        pe_spool_abort(u->spool);
-        u->spool = NULL;
+    size_t  k;
+
+    for (k = 0; k < u->nmedia; k++) {
+        if (u->media[k].spool) {
+            pe_spool_abort(u->media[k].spool);
+            u->media[k].spool = NULL;
+        }
+
+        unlink(u->media[k].path);
     }
 
-    unlink(u->media_path);
     unlink(u->prompt_path);
+}
+
+
+/* {"error", "role" when it is about an input, "reason"} */
+static char *
+pe_upload_refusal(pe_upload_t *u)
+{
+    json_t  *j;
+
+    j = json_pack("{s:s}", "error", u->error);
+
+    if (j && u->role) {
+        json_object_set_new(j, "role", json_string(u->role));
+    }
+
+    if (j && u->detail[0]) {
+        json_object_set_new(j, "reason", json_string(u->detail));
+    }
+
+    return pe_json_body(j);
 }
 
 
 void
 pe_upload_free(pe_upload_t *u)
 {
+    size_t  k;
+
     if (u == NULL) {
         return;
     }
 
-    if (u->spool) {
-        pe_upload_free_files(u);    /* the client went before the end */
+    /* the client went before the end: a part still being written */
+    for (k = 0; k < u->nmedia; k++) {
+        if (u->media[k].spool) {
+            pe_upload_free_files(u);
+            break;
+        }
     }
 
     memset(u->prompt, 0, sizeof(u->prompt));

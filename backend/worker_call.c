@@ -88,7 +88,7 @@ pe_wcall_start(pe_wjob_t *j)
             return;
         }
 
-        if (j->media_url == NULL && pe_wjob_load(j) != 0) {
+        if (!j->loaded && pe_wjob_load(j) != 0) {
             pe_retention_unlink(w->be, j->id);
             pe_wjob_finish(j, PE_JOB_FAILED);
             return;
@@ -291,7 +291,7 @@ pe_wcall_state(pe_wjob_t *j, pe_job_state_e state)
         j->state = state;
         pe_wjob_count(j, state);
 
-        if (state == PE_JOB_RUNNING && j->task.has_media
+        if (state == PE_JOB_RUNNING && j->task.ninputs
             && !j->media_inline)
         {
             pe_media_job_running(j->worker->be, j->id);

@@ -4,12 +4,14 @@
 
 #include "worker_intake.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 
+#include "job.h"
 #include "log.h"
 #include "media.h"
 #include "store.h"
@@ -41,6 +43,68 @@ pe_intake_cancel(pe_worker_t *w, const char *entry, redisReply *f)
 
     j->step = PE_W_CANCEL;
     pe_wjob_copy(j->task.cancel_url, sizeof(j->task.cancel_url), url);
+}
+
+
+/*
+ * The job's inputs from its record: each role, type and size, and the
+ * provider's field for the role if the model renames it.  A record
+ * without "inputs" is one image or video, as before.
+ */
+static void
+pe_intake_inputs(pe_wjob_t *j, const redisReply *r)
+{
+    int                     role;
+    char                    f[32];
+    size_t                  k, len;
+    const char             *roles, *end, *v;
+    pe_wmedia_t            *m;
+    const pe_conf_model_t  *model;
+
+    roles = pe_job_field(r, "inputs");
+    model = pe_conf_find_model(&j->worker->be->conf, j->model);
+    j->media_inline = 1;
+
+    for (k = 0; k < PE_ROLES; k++) {
+        m = &j->media[k];
+        snprintf(f, sizeof(f), "media_type%s", pe_job_input_suffix(k));
+        pe_wjob_copy(m->media_type, sizeof(m->media_type),
+                     pe_job_field(r, f));
+        snprintf(f, sizeof(f), "size%s", pe_job_input_suffix(k));
+        v = pe_job_field(r, f);
+        m->size = v ? strtoull(v, NULL, 10) : 0;
+
+        if (roles == NULL) {
+            if (k > 0 || m->size == 0) {
+                break;
+            }
+
+            role = strncmp(m->media_type, "video/", 6) == 0
+                   ? PE_ROLE_VIDEO : PE_ROLE_IMAGE;
+
+        } else {
+            if (*roles == '\0') {
+                break;
+            }
+
+            end = strchr(roles, ',');
+            len = end ? (size_t) (end - roles) : strlen(roles);
+            role = pe_role_parse(roles, len);
+            roles = end ? end + 1 : "";
+
+            if (role < 0) {
+                break;
+            }
+        }
+
+        /* only a small image goes inline; a video or audio by its link */
+        m->inline_ = strncmp(m->media_type, "image/", 6) == 0
+                     && m->size <= PE_MEDIA_INLINE_MAX;
+        j->media_inline = j->media_inline && m->inline_;
+        j->task.inputs[k].role = (pe_role_e) role;
+        j->task.inputs[k].field = model ? model->fields[role] : NULL;
+        j->task.ninputs = k + 1;
+    }
 }
 
 
@@ -97,16 +161,9 @@ pe_intake_take(pe_worker_t *w, const char *entry, redisReply *fields)
     j->state = (pe_job_state_e) state;
     pe_wjob_copy(j->sub, sizeof(j->sub), pe_job_field(r, "sub"));
     pe_wjob_copy(j->model, sizeof(j->model), pe_job_field(r, "model"));
-    pe_wjob_copy(j->media_type, sizeof(j->media_type),
-            pe_job_field(r, "media_type"));
     pe_wjob_copy(j->grp, sizeof(j->grp), pe_job_field(r, "grp"));
     j->task.model = j->model;
-
-    v = pe_job_field(r, "size");
-    j->size = v ? strtoull(v, NULL, 10) : 0;
-    j->task.has_media = j->size > 0;
-    j->task.is_video = strncmp(j->media_type, "video/", 6) == 0;
-    j->media_inline = !j->task.is_video && j->size <= PE_MEDIA_INLINE_MAX;
+    pe_intake_inputs(j, r);
 
     v = pe_job_field(r, "created");
     created = v ? strtod(v, NULL) : 0;

@@ -290,6 +290,8 @@ pe_wjob_orphan(pe_wjob_t *j)
 void
 pe_wjob_unload(pe_wjob_t *j)
 {
+    size_t  k;
+
     if (j->prompt) {
         OPENSSL_cleanse(j->prompt, strlen(j->prompt));
         free(j->prompt);
@@ -298,13 +300,66 @@ pe_wjob_unload(pe_wjob_t *j)
 
     j->task.prompt = NULL;
 
-    if (j->media_url) {
-        OPENSSL_cleanse(j->media_url, strlen(j->media_url));
-        free(j->media_url);
-        j->media_url = NULL;
+    for (k = 0; k < PE_ROLES; k++) {
+        if (j->media[k].url) {
+            OPENSSL_cleanse(j->media[k].url, strlen(j->media[k].url));
+            free(j->media[k].url);
+            j->media[k].url = NULL;
+        }
+
+        j->task.inputs[k].url = NULL;
     }
 
-    j->task.media_url = NULL;
+    j->loaded = 0;
+}
+
+
+/* input k: a data: URI, or a signed link to it, into its url */
+static int
+pe_wjob_load_input(pe_wjob_t *j, size_t k, char *err, size_t errlen)
+{
+    char           path[PATH_MAX], token[PE_MEDIA_TOKEN_MAX];
+    uint64_t       size;
+    pe_wmedia_t   *m = &j->media[k];
+    pe_backend_t  *be = j->worker->be;
+
+    pe_job_media_path(path, sizeof(path), be->conf.spool, j->id,
+                      (unsigned) k);
+
+    free(m->url);
+    m->url = NULL;
+
+    /*
+     * The whole file verified before the first byte leaves: an inline one
+     * as it is read, a linked one here (and again when it is fetched).
+     */
+    if (m->inline_) {
+        m->url = pe_media_data_uri(be, path, m->media_type, m->size, err,
+                                   errlen);
+        return m->url ? 0 : -1;
+    }
+
+    if (pe_spool_verify(path, be->conf.data_key, &size, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (size != m->size) {
+        snprintf(err, errlen, "size differs from the record");
+        return -1;
+    }
+
+    if (pe_media_token(be, j->id, (unsigned) k,
+                       time(NULL) + PE_MEDIA_URL_TTL, token, sizeof(token))
+        != 0
+        || asprintf(&m->url, "%s/v1/media/%s", be->conf.public_url, token)
+           < 0)
+    {
+        m->url = NULL;
+        snprintf(err, errlen, "cannot sign a media link");
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -312,10 +367,9 @@ pe_wjob_unload(pe_wjob_t *j)
 int
 pe_wjob_load(pe_wjob_t *j)
 {
-    char                 path[PATH_MAX], err[160], token[PE_MEDIA_TOKEN_MAX];
+    char                 path[PATH_MAX], err[160];
     ssize_t              n;
-    size_t               len;
-    uint64_t             size;
+    size_t               len, k;
     pe_backend_t        *be = j->worker->be;
     pe_spool_reader_t   *r;
 
@@ -352,49 +406,15 @@ pe_wjob_load(pe_wjob_t *j)
 
     j->task.prompt = j->prompt;
 
-    snprintf(path, sizeof(path), "%s/%s.media", be->conf.spool, j->id);
-
-    free(j->media_url);
-    j->media_url = NULL;
-
-    /*
-     * The whole file verified before the first byte leaves: an inline one
-     * as it is read, a linked one here (and again when it is fetched).
-     */
-    if (!j->media_inline) {
-        if (pe_spool_verify(path, be->conf.data_key, &size, err, sizeof(err))
-            != 0)
-        {
+    for (k = 0; k < j->task.ninputs; k++) {
+        if (pe_wjob_load_input(j, k, err, sizeof(err)) != 0) {
             goto corrupt;
         }
 
-        if (size != j->size) {
-            snprintf(err, sizeof(err), "size differs from the record");
-            goto corrupt;
-        }
+        j->task.inputs[k].url = j->media[k].url;
     }
 
-    if (j->media_inline) {
-        j->media_url = pe_media_data_uri(be, path, j->media_type, j->size,
-                                         err, sizeof(err));
-        if (j->media_url == NULL) {
-            goto corrupt;
-        }
-
-    } else {
-        if (pe_media_token(be, j->id, time(NULL) + PE_MEDIA_URL_TTL, token,
-                           sizeof(token))
-            != 0
-            || asprintf(&j->media_url, "%s/v1/media/%s", be->conf.public_url,
-                        token) < 0)
-        {
-            j->media_url = NULL;
-            snprintf(err, sizeof(err), "cannot sign a media link");
-            goto corrupt;
-        }
-    }
-
-    j->task.media_url = j->media_url;
+    j->loaded = 1;
 
     return 0;
 

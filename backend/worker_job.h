@@ -42,6 +42,15 @@ typedef enum {
 #define PE_WORKER_HINTS  64
 
 
+/* one input of a job in flight: what the record says, what is sent */
+typedef struct {
+    char                  media_type[128];
+    uint64_t              size;            /* recorded */
+    int                   inline_;         /* a data: URI, not a link */
+    char                 *url;             /* loaded for the submission */
+} pe_wmedia_t;
+
+
 typedef struct pe_wjob_s  pe_wjob_t;
 
 struct pe_wjob_s {
@@ -60,11 +69,11 @@ struct pe_wjob_s {
     char                  webhook[PE_URL_MAX];
     char                  grp[32];         /* the context's region group */
     char                  model[256];
-    char                  media_type[128];
-    uint64_t              size;            /* of the upload, recorded */
+    pe_wmedia_t           media[PE_ROLES];   /* by input, as task.inputs */
     char                 *prompt;
-    char                 *media_url;
-    int                   media_inline;
+    int                   loaded;          /* prompt and media, for the
+                                              submission */
+    int                   media_inline;    /* every input inline */
 
     double                due;             /* when the next call may go */
     double                created;

@@ -36,7 +36,9 @@ task_init(pe_task_t *t, const char *params)
     t->prompt = "a cat";
     t->params = json_loads(params, 0, NULL);
     last_params = t->params;
-    t->media_url = "data:image/png;base64,AAAA";
+    t->inputs[0].role = PE_ROLE_IMAGE;
+    t->inputs[0].url = "data:image/png;base64,AAAA";
+    t->ninputs = 1;
 }
 
 
@@ -57,6 +59,56 @@ has_header(struct curl_slist *l, const char *h)
     }
 
     return 0;
+}
+
+
+/* each role to its field: fal's names, or the model's fields= */
+static void
+test_fields(void)
+{
+    char        err[256];
+    json_t     *j;
+    pe_task_t   t;
+    pe_preq_t   req;
+
+    task_init(&t, "{\"tail_image_url\":\"x\",\"audio_url\":\"y\","
+              "\"end_image_url\":\"z\",\"seed\":1}");
+    t.inputs[1].role = PE_ROLE_LAST_FRAME;
+    t.inputs[1].url = "data:image/png;base64,BBBB";
+    t.inputs[2].role = PE_ROLE_VIDEO;
+    t.inputs[2].url = "https://b.example/v1/media/v";
+    t.inputs[3].role = PE_ROLE_AUDIO;
+    t.inputs[3].url = "https://b.example/v1/media/a";
+    t.ninputs = 4;
+    memset(&req, 0, sizeof(req));
+    pe_provider_fal.prepare(&fal, &t, PE_OP_SUBMIT, &req, err, sizeof(err));
+    j = json_loads(req.body, 0, NULL);
+    is_int(json_object_size(j), 7,
+           "four inputs, the prompt, two parameters not standing in");
+    is_str(json_string_value(json_object_get(j, "image_url")),
+           "data:image/png;base64,AAAA", "... image: image_url");
+    is_str(json_string_value(json_object_get(j, "tail_image_url")),
+           "data:image/png;base64,BBBB", "... last_frame: tail_image_url");
+    is_str(json_string_value(json_object_get(j, "video_url")),
+           "https://b.example/v1/media/v", "... video: video_url");
+    is_str(json_string_value(json_object_get(j, "audio_url")),
+           "https://b.example/v1/media/a", "... audio: audio_url");
+    json_decref(j);
+    curl_slist_free_all(req.headers);
+    free(req.body);
+
+    t.inputs[1].field = "end_image_url";
+    memset(&req, 0, sizeof(req));
+    pe_provider_fal.prepare(&fal, &t, PE_OP_SUBMIT, &req, err, sizeof(err));
+    j = json_loads(req.body, 0, NULL);
+    is_str(json_string_value(json_object_get(j, "end_image_url")),
+           "data:image/png;base64,BBBB",
+           "fields=last_frame:end_image_url: renamed, not a parameter's");
+    ok(json_object_get(j, "tail_image_url") == NULL,
+       "... and the default name neither ours nor a parameter's");
+    json_decref(j);
+    curl_slist_free_all(req.headers);
+    free(req.body);
 }
 
 
@@ -98,7 +150,7 @@ main(void)
     free(req.body);
 
     task_init(&t, "{}");
-    t.is_video = 1;
+    t.inputs[0].role = PE_ROLE_VIDEO;
     t.prompt = NULL;
     memset(&req, 0, sizeof(req));
     pe_provider_fal.prepare(&fal, &t, PE_OP_SUBMIT, &req, err, sizeof(err));
@@ -239,6 +291,7 @@ main(void)
     is_int(parse(&t, PE_OP_CANCEL, 400, "{\"status\":\"ALREADY_COMPLETED\"}"),
            PE_REMOTE_CANCELED, "cancel of a finished request: nothing to do");
 
+    test_fields();
     json_decref(last_params);
 
     return done_testing();

@@ -38,8 +38,9 @@ task_init(pe_task_t *t, const char *params)
     t->prompt = "a fox";
     t->params = json_loads(params, 0, NULL);
     last_params = t->params;
-    t->media_url = "data:image/png;base64,iVBORw0KGgo=";
-    t->has_media = 1;
+    t->inputs[0].role = PE_ROLE_IMAGE;
+    t->inputs[0].url = "data:image/png;base64,iVBORw0KGgo=";
+    t->ninputs = 1;
 }
 
 
@@ -103,6 +104,48 @@ jwt_claims(const char *header, const char *secret)
     "{\"task_id\":\"CjhkL2Vx9\",\"task_status\":\"" status "\"" extra "}}"
 
 
+/* image and image_tail; a last frame alone or a sound refused */
+static void
+test_fields(void)
+{
+    char        err[256];
+    json_t     *j;
+    pe_task_t   t;
+    pe_preq_t   req;
+
+    memset(&req, 0, sizeof(req));
+    task_init(&t, "{\"image_tail\":\"x\"}");
+    t.inputs[1].role = PE_ROLE_LAST_FRAME;
+    t.inputs[1].url = "https://b.example/v1/media/tail";
+    t.ninputs = 2;
+    is_int(pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
+                                     sizeof(err)), 0, "image and last frame");
+    is_str(req.url, "https://api-singapore.klingai.com/v1/videos/image2video",
+           "... image2video");
+    j = json_loads(req.body, 0, NULL);
+    is_str(json_string_value(json_object_get(j, "image")), "iVBORw0KGgo=",
+           "... image: raw base64");
+    is_str(json_string_value(json_object_get(j, "image_tail")),
+           "https://b.example/v1/media/tail",
+           "... last_frame: image_tail, not a parameter's");
+    json_decref(j);
+    req_free(&req);
+
+    t.inputs[0] = t.inputs[1];
+    t.ninputs = 1;
+    is_int(pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
+                                     sizeof(err)), -1,
+           "a last frame without an image: refused");
+    req_free(&req);
+
+    task_init(&t, "{}");
+    t.inputs[0].role = PE_ROLE_AUDIO;
+    is_int(pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
+                                     sizeof(err)), -1, "a sound: refused");
+    req_free(&req);
+}
+
+
 int
 main(void)
 {
@@ -160,7 +203,7 @@ main(void)
     req_free(&req);
 
     task_init(&t, "{}");
-    t.media_url = "https://b.example/v1/media/tok";
+    t.inputs[0].url = "https://b.example/v1/media/tok";
     pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
                               sizeof(err));
     j = json_loads(req.body, 0, NULL);
@@ -172,14 +215,13 @@ main(void)
     req_free(&req);
 
     task_init(&t, "{}");
-    t.is_video = 1;
+    t.inputs[0].role = PE_ROLE_VIDEO;
     is_int(pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
                                      sizeof(err)), -1, "a video: refused");
     req_free(&req);
 
     task_init(&t, "{}");
-    t.media_url = NULL;
-    t.has_media = 0;
+    t.ninputs = 0;
     pe_provider_kling.prepare(&kling, &t, PE_OP_SUBMIT, &req, err,
                               sizeof(err));
     is_str(req.url, "https://api-singapore.klingai.com/v1/videos/text2video",
@@ -187,7 +229,7 @@ main(void)
     req_free(&req);
 
     task_init(&t, "{}");
-    t.media_url = NULL;
+    t.inputs[0].url = NULL;
     is_int(pe_provider_kling.prepare(&kling, &t, PE_OP_FIND, &req, err,
                                      sizeof(err)), 0, "find: prepared");
     is_str(req.url, "https://api-singapore.klingai.com/v1/videos/image2video/"
@@ -286,6 +328,7 @@ main(void)
     free(cut);
     is_int(bad, 0, "every truncation of a good answer: not understood");
 
+    test_fields();
     json_decref(last_params);
 
     return done_testing();

@@ -33,8 +33,9 @@ task_init(pe_task_t *t, const char *model, const char *params)
     t->prompt = "a heron";
     t->params = json_loads(params, 0, NULL);
     last_params = t->params;
-    t->media_url = "data:image/png;base64,AAAA";
-    t->has_media = 1;
+    t->inputs[0].role = PE_ROLE_IMAGE;
+    t->inputs[0].url = "data:image/png;base64,AAAA";
+    t->ninputs = 1;
 }
 
 
@@ -58,6 +59,53 @@ req_free(pe_preq_t *req)
 #define GOOD "{\"id\":\"gm3qorzdhgbfurvjtvhg6dckhu\",\"status\":\"starting\"," \
     "\"urls\":{\"get\":\"https://api.replicate.com/v1/predictions/gm3q\"," \
     "\"cancel\":\"https://api.replicate.com/v1/predictions/gm3q/cancel\"}}"
+
+
+/* each role to its field: Replicate's names, or the model's fields= */
+static void
+test_fields(void)
+{
+    char        err[256];
+    json_t     *j, *in;
+    pe_task_t   t;
+    pe_preq_t   req;
+
+    task_init(&t, "owner/model", "{\"last_image\":\"x\",\"seed\":1}");
+    t.inputs[1].role = PE_ROLE_LAST_FRAME;
+    t.inputs[1].url = "data:image/png;base64,BBBB";
+    t.inputs[2].role = PE_ROLE_VIDEO;
+    t.inputs[2].url = "https://b.example/v1/media/v";
+    t.inputs[3].role = PE_ROLE_AUDIO;
+    t.inputs[3].url = "https://b.example/v1/media/a";
+    t.ninputs = 4;
+    memset(&req, 0, sizeof(req));
+    pe_provider_replicate.prepare(&rep, &t, PE_OP_SUBMIT, &req, err,
+                                  sizeof(err));
+    j = json_loads(req.body, 0, NULL);
+    in = json_object_get(j, "input");
+    is_int(json_object_size(in), 6, "four inputs: six fields");
+    is_str(json_string_value(json_object_get(in, "image")),
+           "data:image/png;base64,AAAA", "... image: image");
+    is_str(json_string_value(json_object_get(in, "last_image")),
+           "data:image/png;base64,BBBB", "... last_frame: last_image");
+    is_str(json_string_value(json_object_get(in, "video")),
+           "https://b.example/v1/media/v", "... video: video");
+    is_str(json_string_value(json_object_get(in, "audio")),
+           "https://b.example/v1/media/a", "... audio: audio");
+    json_decref(j);
+    req_free(&req);
+
+    t.inputs[0].field = "start_image";
+    pe_provider_replicate.prepare(&rep, &t, PE_OP_SUBMIT, &req, err,
+                                  sizeof(err));
+    j = json_loads(req.body, 0, NULL);
+    in = json_object_get(j, "input");
+    is_str(json_string_value(json_object_get(in, "start_image")),
+           "data:image/png;base64,AAAA", "fields=image:start_image");
+    ok(json_object_get(in, "image") == NULL, "... image no more");
+    json_decref(j);
+    req_free(&req);
+}
 
 
 int
@@ -256,6 +304,7 @@ main(void)
            "find: Replicate has no such lookup");
     req_free(&req);
 
+    test_fields();
     json_decref(last_params);
 
     return done_testing();
