@@ -17,6 +17,10 @@ WARN         := -Wall -Wextra -Werror
 FUZZ_SECONDS ?= 10
 FUZZ_CC      ?= clang
 
+# lib/: the pure C (parsers, rate arithmetic, signatures), no nginx types,
+# shared by the module, the backend, the unit tests, fuzzers and bench
+LIB_SRCS     := $(wildcard lib/pe_*.c)
+LIB_HDRS     := $(wildcard lib/pe_*.h)
 MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) $(LIB_SRCS) \
                 $(LIB_HDRS) config
 BACKEND_SRCS := $(wildcard backend/*.c)
@@ -24,10 +28,6 @@ BACKEND_HDRS := $(wildcard backend/*.h)
 BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
                 -lpthread -lm
 
-# lib/: the pure C (parsers, rate arithmetic, signatures), no nginx types,
-# shared by the module, the backend, the unit tests, fuzzers and bench
-LIB_SRCS     := $(wildcard lib/pe_*.c)
-LIB_HDRS     := $(wildcard lib/pe_*.h)
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
@@ -94,13 +94,19 @@ $(BUILD)/t/test_b_%: t/unit/test_b_%.c t/unit/tap.h backend/%.c \
 # what a backend unit needs besides itself
 ADAPTERS := backend/provider.c backend/provider_fal.c \
             backend/provider_replicate.c backend/provider_kling.c \
+            backend/provider_veo.c backend/provider_seedance.c \
             backend/webhook.c backend/log.c
 TEST_B_WITH_provider_fal := $(filter-out backend/provider_fal.c,$(ADAPTERS))
 TEST_B_WITH_provider_replicate := \
     $(filter-out backend/provider_replicate.c,$(ADAPTERS))
 TEST_B_WITH_provider_kling := $(filter-out backend/provider_kling.c,$(ADAPTERS))
+TEST_B_WITH_provider_veo := $(filter-out backend/provider_veo.c,$(ADAPTERS))
+TEST_B_WITH_provider_seedance := \
+    $(filter-out backend/provider_seedance.c,$(ADAPTERS))
 $(BUILD)/t/test_b_provider_fal $(BUILD)/t/test_b_provider_replicate \
-$(BUILD)/t/test_b_provider_kling: $(ADAPTERS)
+$(BUILD)/t/test_b_provider_kling \
+$(BUILD)/t/test_b_provider_veo $(BUILD)/t/test_b_provider_seedance: \
+    $(ADAPTERS)
 
 unit: $(UNIT_TESTS)
 

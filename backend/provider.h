@@ -115,6 +115,8 @@ typedef enum {
     PE_PROVIDER_FAL = 0,
     PE_PROVIDER_REPLICATE,
     PE_PROVIDER_KLING,
+    PE_PROVIDER_SEEDANCE,
+    PE_PROVIDER_VEO,
     PE_PROVIDER_KINDS
 } pe_provider_kind_e;
 
@@ -213,6 +215,8 @@ struct pe_provider_s {
 extern const pe_provider_ops_t  pe_provider_fal;
 extern const pe_provider_ops_t  pe_provider_replicate;
 extern const pe_provider_ops_t  pe_provider_kling;
+extern const pe_provider_ops_t  pe_provider_seedance;
+extern const pe_provider_ops_t  pe_provider_veo;
 
 /* the value of an environment variable into buf, or -1 with a reason */
 int pe_provider_env(const char *provider, const char *name, char *buf,

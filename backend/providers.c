@@ -15,7 +15,9 @@
 static const pe_provider_ops_t  *pe_provider_table[PE_PROVIDER_KINDS] = {
     &pe_provider_fal,
     &pe_provider_replicate,
-    &pe_provider_kling
+    &pe_provider_kling,
+    &pe_provider_seedance,
+    &pe_provider_veo
 };
 
 

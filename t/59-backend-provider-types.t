@@ -70,10 +70,10 @@ CONF
               'type= naming the kind its name already says');
     $fails->("provider fal_eu type=sora base=https://x key_env=K;\n",
              qr/unknown type "sora" of provider "fal_eu", expected fal, (?#
-               )replicate or kling/, 'an unknown type=');
+               )replicate(?:, \w+)* or \w+/, 'an unknown type=');
     $fails->("provider fal_eu base=https://x key_env=K;\n",
-             qr/unknown provider "fal_eu", expected fal, replicate or (?#
-               )kling, or a name and type=/, 'a name that is no kind, no type=');
+             qr/unknown provider "fal_eu", expected fal, replicate(?:, \w+)* or (?#
+               )\w+, or a name and type=/, 'a name that is no kind, no type=');
     $fails->("provider fal/eu type=fal base=https://x key_env=K;\n",
              qr/invalid provider name "fal\/eu", expected letters, digits, (?#
                )"-" and "_", 31 at most/, 'a name unfit for a URL');
