@@ -128,7 +128,7 @@ fuzz: deps fuzz-build
 	done
 
 NGINX_TESTS  := $(wildcard t/00-*.t t/1*.t t/3*.t t/4*.t)
-BACKEND_TESTS := $(wildcard t/2*.t t/5*.t)
+BACKEND_TESTS := $(wildcard t/2*.t t/5*.t t/6*.t)
 
 test: deps
 	$(MAKE) all fuzz-build $(ASAN_MODULE) $(ASAN_BACKEND)
