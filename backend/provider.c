@@ -178,6 +178,40 @@ pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
 
 
 int
+pe_provider_needs_key(const pe_conf_provider_t *conf, char *err,
+    size_t errlen)
+{
+    if (conf->key_env == NULL) {
+        snprintf(err, errlen, "provider \"%s\" needs key_env=", conf->name);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+pe_provider_hook_unsigned(pe_provider_t *p, pe_header_get_pt header,
+    void *data, const char *body, size_t len, char *key, size_t keylen,
+    char *err, size_t errlen)
+{
+    (void) p;
+    (void) header;
+    (void) data;
+    (void) body;
+    (void) len;
+    (void) err;
+    (void) errlen;
+
+    if (keylen) {
+        key[0] = '\0';
+    }
+
+    return 0;
+}
+
+
+int
 pe_provider_output_url(const char *s)
 {
     return s != NULL

@@ -259,6 +259,19 @@ json_t *pe_provider_json(const char *body, size_t len);
 int pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
     char *err, size_t errlen);
 
+/* "provider NAME needs key_env=" when it has none; 0 if it has */
+int pe_provider_needs_key(const pe_conf_provider_t *conf, char *err,
+    size_t errlen);
+
+/*
+ * hook_verify of a provider whose callbacks carry no signature: each is
+ * only a hint to poll, with no replay key, believed only about the job's
+ * own task.
+ */
+int pe_provider_hook_unsigned(pe_provider_t *p, pe_header_get_pt header,
+    void *data, const char *body, size_t len, char *key, size_t keylen,
+    char *err, size_t errlen);
+
 /* the task's input of a role, or NULL */
 const pe_input_t *pe_task_input(const pe_task_t *t, pe_role_e role);
 

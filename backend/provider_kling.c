@@ -439,31 +439,6 @@ pe_kling_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
 }
 
 
-/*
- * Kling's callbacks carry no signature: one is only ever a hint to poll
- * (no replay key), believed only about the job's own task.
- */
-static int
-pe_kling_hook_verify(pe_provider_t *p, pe_header_get_pt header, void *data,
-    const char *body, size_t len, char *key, size_t keylen, char *err,
-    size_t errlen)
-{
-    (void) p;
-    (void) header;
-    (void) data;
-    (void) body;
-    (void) len;
-    (void) err;
-    (void) errlen;
-
-    if (keylen) {
-        key[0] = '\0';
-    }
-
-    return 0;
-}
-
-
 /* its task_id; and our job id, which it keeps as external_task_id */
 static const char *
 pe_kling_hook_task(json_t *body, const char **job)
@@ -486,7 +461,7 @@ const pe_provider_ops_t  pe_provider_kling = {
     .parse = pe_kling_parse,
     .finds = 1,
     .hook_init = NULL,
-    .hook_verify = pe_kling_hook_verify,
+    .hook_verify = pe_provider_hook_unsigned,   /* hints only */
     .hook_task = pe_kling_hook_task,
     .hook_free = NULL
 };

@@ -43,8 +43,7 @@ pe_replicate_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
         return -1;
     }
 
-    if (conf->key_env == NULL) {
-        snprintf(err, errlen, "provider \"%s\" needs key_env=", conf->name);
+    if (pe_provider_needs_key(conf, err, errlen) != 0) {
         return -1;
     }
 

@@ -43,8 +43,7 @@ pe_seedance_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
         return -1;
     }
 
-    if (conf->key_env == NULL) {
-        snprintf(err, errlen, "provider \"%s\" needs key_env=", conf->name);
+    if (pe_provider_needs_key(conf, err, errlen) != 0) {
         return -1;
     }
 
@@ -390,31 +389,6 @@ pe_seedance_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
 }
 
 
-/*
- * ModelArk's callbacks carry no signature: one is only ever a hint to
- * poll (no replay key), believed only about the job's own task.
- */
-static int
-pe_seedance_hook_verify(pe_provider_t *p, pe_header_get_pt header,
-    void *data, const char *body, size_t len, char *key, size_t keylen,
-    char *err, size_t errlen)
-{
-    (void) p;
-    (void) header;
-    (void) data;
-    (void) body;
-    (void) len;
-    (void) err;
-    (void) errlen;
-
-    if (keylen) {
-        key[0] = '\0';
-    }
-
-    return 0;
-}
-
-
 /* the task object: its id; our job id it does not carry */
 static const char *
 pe_seedance_hook_task(json_t *body, const char **job)
@@ -435,7 +409,7 @@ const pe_provider_ops_t  pe_provider_seedance = {
     .parse = pe_seedance_parse,
     .finds = 0,
     .hook_init = NULL,
-    .hook_verify = pe_seedance_hook_verify,
+    .hook_verify = pe_provider_hook_unsigned,   /* hints only */
     .hook_task = pe_seedance_hook_task,
     .hook_free = NULL
 };
