@@ -78,7 +78,15 @@ if [ "${1:-}" = "--one" ]; then
     exit "$rc"
 fi
 
-suite="${NGINX_TESTS:-$root/../shared/nginx-tests}"
+# NGINX_TESTS, or a checkout named nginx-tests in a folder beside the
+# repository's (as CI lays it out)
+suite="${NGINX_TESTS:-}"
+if [ -z "$suite" ]; then
+    for d in "$root"/../*/nginx-tests; do
+        [ -f "$d/lib/Test/Nginx.pm" ] && suite="$d" && break
+    done
+    suite="${suite:-$root/../nginx-tests}"
+fi
 if [ ! -f "$suite/lib/Test/Nginx.pm" ]; then
     echo "compat: skipped: nginx's test suite is not at $suite"
     exit 0

@@ -28,9 +28,9 @@ const TCF = [
     // the CMP 675 example already in t/31-consent.t
     ['TCF 2.0 example (CMP 675)',
      'COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA'],
-    // @iabtcf/core's tests (ReportedIssues.test.ts): #201, publisher
+    // @iabtcf/core's tests (ReportedIssues.test.ts): publisher
     // restrictions with a vendor given several times, many segments
-    ['@iabtcf/core issue 201',
+    ['@iabtcf/core reported: restrictions, many segments',
      'CO4VGswO4VGswAfZCBDEAzCsAP_AAH_AAAigGUNf_X9fb2vj-_599_t0eY1f9_63t-wz'
      + 'jheMs-8NyZ-X_J4Wv2MyvB34JqQKGRgkunLBAQdtHGncTQgBwIlViTLMY02MjzNKJrJE'
      + 'ilsbe2dYGH9vn8XT_ZKZ70-_v__7v3___33_5Ayhr_6_r7e18f3_Pvv9ujzGr_v_W9v2'
@@ -58,16 +58,16 @@ const TCF = [
      + 'gBwIlViTLMYk2MjzNKJrJEilsbO2dYGD9Pn8HT3ZCY70-vv__7v3ff_3g.IGLtV_T9fb'
      + '2vj-_Z99_tkeYwf95y3p-wzhheMs-8NyZeH_B4Wv2MyvBX4JiQKGRgksjLBAQdtHGlcT'
      + 'QgBwIlViTLMYk2MjzNKJrJEilsbO2dYGD9Pn8HT3ZCY70-vv__7v3ff_3g'],
-    // ... #156 and #191: TCF v1 strings (version 1: never consent)
-    ['@iabtcf/core issue 156 (TCF v1)',
+    // ... and two TCF v1 strings (version 1: never consent)
+    ['@iabtcf/core reported: TCF v1, long',
      'BOhwdphOxFC7tAHABBFRC--AAAAuhr_7__7-_9_-_f__9uj3Or_v_f__32ccL59v_h_7v-'
      + '_7fi_20nV4u_1vft9yfk1-5ctDztp507iakivXmqdeb9v_nz3_5pxP78k89r7337Ew_v8'
      + '_v-b7BCON_YxEiA'],
-    ['@iabtcf/core issue 191 (TCF v1)',
+    ['@iabtcf/core reported: TCF v1, short',
      'BO2e4qiO2e4qiB9ABADEDS-AAAAxKABgACBiQA'],
-    // ... #142: a bit field shorter than its MaxVendorId; the library
+    // ... a bit field shorter than its MaxVendorId; the library
     // must throw on it
-    ['@iabtcf/core issue 142 (malformed)',
+    ['@iabtcf/core reported: a short bit field (malformed)',
      'CLSYjTaOngnCIAOABBENAXCMAGOAABBAAA7IA5n-m7fP6_3fbqVv6E__PoA5Aqff3aJx8tv'
      + '_1967rfnQEQoAIAAQCrwkAEABAcACABIMACAAuApEVABABUSABgBCAVSAtIoACACIArYQ'
      + 'AHACgAFgAVwBJgDcAI7AWgMAAgBiKgAgBMgFfKQAQBRkQAQA4AFiBAAoA-AEVAJlAVgAt'
