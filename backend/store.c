@@ -126,8 +126,8 @@ pe_store_close(pe_store_t *s)
 }
 
 
-static redisContext *
-pe_store_connect(pe_store_t *s)
+redisContext *
+pe_store_dial(pe_store_t *s)
 {
     redisReply      *r;
     redisContext    *c;
@@ -197,7 +197,7 @@ pe_store_get(pe_store_t *s)
     pthread_mutex_unlock(&s->lock);
 
     if (c == NULL) {
-        c = pe_store_connect(s);
+        c = pe_store_dial(s);
 
         if (c == NULL) {
             pe_store_put(s, NULL);

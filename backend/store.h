@@ -31,6 +31,12 @@ void pe_store_close(pe_store_t *s);
 /* a connection, made or checked; NULL when Redis cannot be reached */
 redisContext *pe_store_get(pe_store_t *s);
 
+/*
+ * A connection of the caller's own, outside the pool (a subscription):
+ * AUTH and SELECT done; NULL when Redis cannot be reached.
+ */
+redisContext *pe_store_dial(pe_store_t *s);
+
 /* back to the pool; broken: an I/O error happened, drop it */
 void pe_store_put(pe_store_t *s, redisContext *c);
 

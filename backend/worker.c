@@ -18,6 +18,7 @@
 #include "log.h"
 #include "retention.h"
 #include "worker_call.h"
+#include "worker_hints.h"
 #include "worker_intake.h"
 #include "worker_job.h"
 
@@ -35,30 +36,6 @@
 
 
 /* --- hints --------------------------------------------------------------- */
-
-/* the jobs a webhook named are marked, if this worker holds them */
-static void
-pe_worker_hints(pe_worker_t *w)
-{
-    size_t      i, n;
-    pe_wjob_t  *j;
-    char        ids[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
-
-    pthread_mutex_lock(&w->hint_lock);
-    n = w->nhints;
-    memcpy(ids, w->hints, n * sizeof(ids[0]));
-    w->nhints = 0;
-    pthread_mutex_unlock(&w->hint_lock);
-
-    for (i = 0; i < n; i++) {
-        j = pe_wjob_find(w, ids[i]);
-
-        if (j) {
-            j->hinted = 1;
-        }
-    }
-}
-
 
 /*
  * A marked job's next poll brought forward: at once, or PE_WORKER_HINT_GAP
@@ -90,11 +67,12 @@ pe_worker_heed(pe_wjob_t *j, double now)
 static void *
 pe_worker_loop(void *data)
 {
-    int           running, timeout_ms;
-    double        now, next;
-    CURLMsg      *msg;
-    pe_wjob_t    *j, *jn;
-    pe_worker_t  *w = data;
+    int                  running, timeout_ms;
+    double               now, next;
+    CURLMsg             *msg;
+    pe_wjob_t           *j, *jn;
+    pe_worker_t         *w = data;
+    struct curl_waitfd   hint;
 
     pe_intake_group(w);
 
@@ -103,7 +81,7 @@ pe_worker_loop(void *data)
 
         if (atomic_load(&w->hinted)) {
             atomic_store(&w->hinted, 0);
-            pe_worker_hints(w);
+            pe_hints_take(w);
         }
 
         if (atomic_exchange(&w->woken, 0) || now >= w->next_intake) {
@@ -166,7 +144,16 @@ pe_worker_loop(void *data)
         timeout_ms = timeout_ms < PE_WORKER_TICK_MS ? timeout_ms
                                                     : PE_WORKER_TICK_MS;
 
-        curl_multi_poll(w->multi, NULL, 0, timeout_ms, NULL);
+        hint.fd = pe_hints_fd(w, now);
+        hint.events = CURL_WAIT_POLLIN;
+        hint.revents = 0;
+
+        curl_multi_poll(w->multi, &hint, hint.fd >= 0, timeout_ms, NULL);
+
+        if (hint.revents) {
+            pe_hints_read(w);
+        }
+
         curl_multi_perform(w->multi, &running);
 
         while ((msg = curl_multi_info_read(w->multi, &running)) != NULL) {
@@ -256,29 +243,9 @@ pe_worker_wake(pe_backend_t *be)
 void
 pe_worker_hint(pe_backend_t *be, const char *id)
 {
-    size_t        i;
-    pe_worker_t  *w = be->worker;
-
-    if (w == NULL || !w->running || strlen(id) > PE_JOB_ID_LEN) {
-        return;
+    if (strlen(id) <= PE_JOB_ID_LEN) {
+        pe_hints_publish(be, id);
     }
-
-    pthread_mutex_lock(&w->hint_lock);
-
-    /* once each: a flood for one job does not crowd the others out */
-    for (i = 0; i < w->nhints && strcmp(w->hints[i], id) != 0; i++) {
-        /* void */
-    }
-
-    /* full: the fallback poll finds it soon enough */
-    if (i == w->nhints && w->nhints < PE_WORKER_HINTS) {
-        memcpy(w->hints[w->nhints++], id, strlen(id) + 1);
-    }
-
-    pthread_mutex_unlock(&w->hint_lock);
-
-    atomic_store(&w->hinted, 1);
-    curl_multi_wakeup(w->multi);
 }
 
 
@@ -297,6 +264,7 @@ pe_worker_stop(pe_backend_t *be)
         pthread_join(w->thread, NULL);
     }
 
+    pe_hints_close(w);
     curl_multi_cleanup(w->multi);
     curl_global_cleanup();
     pthread_mutex_destroy(&w->hint_lock);

@@ -38,11 +38,13 @@ void pe_worker_stop(pe_backend_t *be);
 void pe_worker_wake(pe_backend_t *be);
 
 /*
- * A provider's callback named a job: poll it now, if this worker holds it
- * (thread-safe), or a second after its last poll: however many callbacks
- * come, a job is polled at most once a second, those in between coalesced
- * into the next poll.  Only a hint: what the job becomes comes from the
- * poll, an authenticated call to the provider, never from the callback.
+ * A provider's callback named a job: poll it now, wherever it is held
+ * (thread-safe): the hint goes to every backend on the same Redis (see
+ * worker_hints.h), and the one holding the job polls it at once, or a
+ * second after its last poll: however many callbacks come, a job is
+ * polled at most once a second, those in between coalesced into the next
+ * poll.  Only a hint: what the job becomes comes from the poll, an
+ * authenticated call to the provider, never from the callback.
  */
 void pe_worker_hint(pe_backend_t *be, const char *id);
 

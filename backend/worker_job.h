@@ -115,6 +115,9 @@ struct pe_worker_s {
     double                next_sweep;
     double                next_spool;
 
+    struct redisContext  *hints_sub;      /* worker_hints.c */
+    double                next_hints;
+
     pthread_mutex_t       hint_lock;
     char                  hints[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
     size_t                nhints;
