@@ -54,6 +54,21 @@ if [ -z "${KLING_ACCESS_KEY:-}" ]; then
     export KLING_ACCESS_KEY=local-access KLING_SECRET_KEY=local-secret
     kling_standin=1
 fi
+# Veo (the Gemini API) and Seedance (BytePlus ModelArk) likewise
+veo_base=https://generativelanguage.googleapis.com
+veo_standin=
+if [ -z "${GEMINI_API_KEY:-}" ]; then
+    veo_base=http://127.0.0.1:${PE_VEO_PORT:-9103}
+    export GEMINI_API_KEY=local-standin-key
+    veo_standin=1
+fi
+ark_base=https://ark.ap-southeast.bytepluses.com
+seedance_standin=
+if [ -z "${ARK_API_KEY:-}" ]; then
+    ark_base=http://127.0.0.1:${PE_SEEDANCE_PORT:-9104}
+    export ARK_API_KEY=local-standin-key
+    seedance_standin=1
+fi
 
 sed -e "s|/var/lib/privacy-edge/spool|$run/spool|" \
     -e "s|/etc/privacy-edge/|$run/|" \
@@ -61,6 +76,8 @@ sed -e "s|/var/lib/privacy-edge/spool|$run/spool|" \
     -e "s|base=https://queue.fal.run|base=$fal_base|" \
     -e "s|base=https://api.replicate.com|base=$rep_base|" \
     -e "s|base=https://api-singapore.klingai.com|base=$kling_base|" \
+    -e "s|base=https://generativelanguage.googleapis.com|base=$veo_base|" \
+    -e "s|base=https://ark.ap-southeast.bytepluses.com|base=$ark_base|" \
     -e "s|^public_url .*|public_url    http://127.0.0.1:9000;|" \
     "$top/conf/backend.conf" > "$run/backend.conf"
 
@@ -99,6 +116,20 @@ if [ -n "$kling_standin" ]; then
     perl "$top/t/lib/kling-standin" --port "${PE_KLING_PORT:-9102}" \
         --dir "$run/kling" --key "$KLING_ACCESS_KEY:$KLING_SECRET_KEY" \
         --run 5 > "$run/logs/kling-standin.log" 2>&1 &
+    pids+=($!)
+fi
+
+if [ -n "$veo_standin" ]; then
+    perl "$top/t/lib/veo-standin" --port "${PE_VEO_PORT:-9103}" \
+        --dir "$run/veo" --key "$GEMINI_API_KEY" --run 5 \
+        > "$run/logs/veo-standin.log" 2>&1 &
+    pids+=($!)
+fi
+
+if [ -n "$seedance_standin" ]; then
+    perl "$top/t/lib/seedance-standin" --port "${PE_SEEDANCE_PORT:-9104}" \
+        --dir "$run/seedance" --key "$ARK_API_KEY" --run 5 \
+        > "$run/logs/seedance-standin.log" 2>&1 &
     pids+=($!)
 fi
 
