@@ -129,7 +129,7 @@ pe_media_data_uri(const pe_backend_t *be, const char *path,
     unsigned char      *plain;
     pe_spool_reader_t  *r;
 
-    if (size > PE_MEDIA_INLINE_MAX) {
+    if (size > PE_MEDIA_INLINE_LIMIT) {
         snprintf(err, errlen, "too large to inline");
         return NULL;
     }

@@ -25,7 +25,9 @@
 #include "backend.h"
 
 
-#define PE_MEDIA_INLINE_MAX   (1024 * 1024)    /* bytes of an inline image */
+#define PE_MEDIA_INLINE_MAX   (1024 * 1024)    /* bytes of an inline image,
+                                                  unless its provider says */
+#define PE_MEDIA_INLINE_LIMIT (16 * 1024 * 1024)  /* whatever it says */
 #define PE_MEDIA_URL_TTL      3600             /* seconds a link is valid */
 #define PE_MEDIA_GETS         5                /* GETs of one input's link */
 #define PE_MEDIA_TOKEN_MAX    128
@@ -47,7 +49,7 @@ int pe_media_token_check(const pe_backend_t *be, const char *token,
 /*
  * The verified plaintext of a spool file as a data: URI (malloc'd); the
  * file must hold exactly size bytes (its record's), at most
- * PE_MEDIA_INLINE_MAX.
+ * PE_MEDIA_INLINE_LIMIT.
  */
 char *pe_media_data_uri(const pe_backend_t *be, const char *path,
     const char *type, uint64_t size, char *err, size_t errlen);

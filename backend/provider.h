@@ -157,6 +157,12 @@ typedef struct {
     unsigned     roles;
 
     /*
+     * Bytes of the largest image sent inline, as a data: URI, rather than
+     * by link; 0: the backend's default (media.h)
+     */
+    size_t       inline_max;
+
+    /*
      * The configuration's check of the attributes this kind needs and of
      * those only another kind takes: 0, or -1 with a reason.
      */

@@ -458,6 +458,7 @@ pe_fal_hook_free(pe_provider_t *p)
 const pe_provider_ops_t  pe_provider_fal = {
     .kind = "fal",
     .roles = (1u << PE_ROLES) - 1,
+    .inline_max = 0,
     .check = pe_fal_check,
     .hooks = pe_fal_hooks,
     .init = pe_fal_init,

@@ -454,6 +454,7 @@ pe_kling_hook_task(json_t *body, const char **job)
 const pe_provider_ops_t  pe_provider_kling = {
     .kind = "kling",
     .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
+    .inline_max = 0,
     .check = pe_kling_check,
     .hooks = pe_kling_hooks,
     .init = pe_kling_init,

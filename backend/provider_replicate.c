@@ -435,6 +435,7 @@ pe_replicate_hook_free(pe_provider_t *p)
 const pe_provider_ops_t  pe_provider_replicate = {
     .kind = "replicate",
     .roles = (1u << PE_ROLES) - 1,
+    .inline_max = 0,
     .check = pe_replicate_check,
     .hooks = pe_replicate_hooks,
     .init = pe_replicate_init,

@@ -402,6 +402,7 @@ pe_seedance_hook_task(json_t *body, const char **job)
 const pe_provider_ops_t  pe_provider_seedance = {
     .kind = "seedance",
     .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
+    .inline_max = 0,
     .check = pe_seedance_check,
     .hooks = pe_seedance_hooks,
     .init = pe_seedance_init,

@@ -14,8 +14,9 @@
  *            or "error": {"code", "message"}: failed
  *
  * Every call carries "x-goog-api-key: KEY".  Veo takes its frames inline
- * only (no URL): an input the backend would send by link (over 1 MiB) is
- * refused before anything is sent.  The operation's name is only ever
+ * only (no URL), in a request of at most 20 MB: each frame up to 7 MiB
+ * (two, in base64, still fit) goes inline; a larger one is refused before
+ * anything is sent.  The operation's name is only ever
  * appended to {base}/v1beta/, and only when it is a plain path: the key
  * never goes to another origin or path, whatever an answer says.  Veo has
  * neither callbacks nor a lookup by our id nor a cancel: a deleted job is
@@ -24,7 +25,8 @@
  * Errors come as {"error": {"code", "message", "status"}}; 429 and 5xx are
  * tried again later by the worker, every other 4xx fails the job with
  * Google's message.  A finished operation whose samples were all filtered
- * (raiMediaFilteredReasons) fails as content_policy.
+ * (raiMediaFilteredReasons, or only raiMediaFilteredCount) fails as
+ * content_policy.
  */
 
 #include <stdio.h>
@@ -32,6 +34,10 @@
 #include <string.h>
 
 #include "provider.h"
+
+
+/* two frames, base64, and the prompt in one request of at most 20 MB */
+#define PE_VEO_INLINE_MAX  (7 * 1024 * 1024)
 
 
 static int
@@ -178,9 +184,9 @@ pe_veo_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
             if (t->inputs[k].url == NULL
                 || strncmp(t->inputs[k].url, "data:", 5) != 0)
             {
-                snprintf(err, errlen, "veo takes the %s only inline, and it "
-                         "is too large for that",
-                         pe_role_name(t->inputs[k].role));
+                snprintf(err, errlen, "veo takes the %s only inline, up to "
+                         "%d MiB", pe_role_name(t->inputs[k].role),
+                         PE_VEO_INLINE_MAX / (1024 * 1024));
                 return -1;
             }
         }
@@ -340,6 +346,15 @@ pe_veo_done(pe_task_t *t, json_t *op)
         return PE_REMOTE_FAILED;
     }
 
+    /* a count without its reasons is a filter all the same */
+    v = json_object_get(r, "raiMediaFilteredCount");
+
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        snprintf(t->reason, sizeof(t->reason),
+                 "content_policy: provider: the video was filtered");
+        return PE_REMOTE_FAILED;
+    }
+
     snprintf(t->reason, sizeof(t->reason),
              "provider: no video in the operation's result");
 
@@ -419,6 +434,7 @@ out:
 const pe_provider_ops_t  pe_provider_veo = {
     .kind = "veo",
     .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
+    .inline_max = PE_VEO_INLINE_MAX,
     .check = pe_veo_check,
     .hooks = pe_veo_hooks,
     .init = pe_veo_init,

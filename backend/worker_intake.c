@@ -56,11 +56,13 @@ pe_intake_inputs(pe_wjob_t *j, const redisReply *r)
 {
     int                     role;
     char                    f[32];
-    size_t                  k, len;
+    size_t                  k, len, inline_max;
     const char             *roles, *end, *v;
     pe_wmedia_t            *m;
     const pe_conf_model_t  *model;
 
+    inline_max = j->provider->ops->inline_max ? j->provider->ops->inline_max
+                                              : PE_MEDIA_INLINE_MAX;
     roles = pe_job_field(r, "inputs");
     model = pe_conf_find_model(&j->worker->be->conf, j->model);
     j->media_inline = 1;
@@ -99,7 +101,7 @@ pe_intake_inputs(pe_wjob_t *j, const redisReply *r)
 
         /* only a small image goes inline; a video or audio by its link */
         m->inline_ = strncmp(m->media_type, "image/", 6) == 0
-                     && m->size <= PE_MEDIA_INLINE_MAX;
+                     && m->size <= inline_max;
         j->media_inline = j->media_inline && m->inline_;
         j->task.inputs[k].role = (pe_role_e) role;
         j->task.inputs[k].field = model ? model->fields[role] : NULL;

@@ -5,15 +5,18 @@
 # header: an image and its last frame go inline in one predictLongRunning
 # instance (bytesBase64Encoded and mimeType, byte for byte), with the
 # prompt and the parameters and nothing of the user; the operation is
-# polled until done and its video's URI is the job's output.  A failed
-# operation fails the job with Google's message, a filtered one as
-# content policy; 429 and 5xx are tried again.  -t checks a veo
+# polled until done and its video's URI is the job's output.  Frames go
+# inline up to 7 MiB each, so two fit Google's 20 MB request; a larger one
+# fails its job before anything is sent.  A failed operation fails the job
+# with Google's message, a filtered one as content policy; 429 and 5xx are
+# tried again.  -t checks a veo
 # provider's attributes and the roles its models name.
 
 use strict;
 use warnings;
 
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use MIME::Base64 qw(encode_base64);
 
@@ -163,6 +166,13 @@ is_deeply(decode_json($t2v->{body} // '{}'),
           { instances => [{ prompt => 'FILTER-ME' }] },
           '... its request the prompt alone');
 
+$r = upload(field('prompt', 'FILTER-COUNT'), field('model', 'veo-t2v'));
+$id = $r->{json}{id} // 'none';
+is($s->wait_status($id, 15, 'failed', 'succeeded'), 'failed',
+   'filtered, with raiMediaFilteredCount and no reasons: the job fails');
+like($s->record($id)->{reason} // '', qr/^content_policy: /,
+     '... as content policy too');
+
 # --- 429 and 5xx: later -----------------------------------------------------------
 
 my $mark = scalar submits();
@@ -177,18 +187,45 @@ is($s->wait_status($id, 20, 'succeeded', 'failed'), 'succeeded',
 is(scalar(submits()) - $mark, 2, '... two submissions');
 is($t->read_file('veo/faults') // '', '', '... and the poll\'s 503 was met');
 
-# --- a frame too large to inline: Veo takes no link ----------------------------
+# --- large frames: inline up to 7 MiB each, in one request under 20 MB ---------
+
+# what Veo was sent of each frame, decoded by the stand-in
+sub sent_frames {
+    my ($op) = @_;
+    my $job = decode_json($t->read_file("veo/jobs/$op.json") // '{}');
+    return { map { $_ => $job->{fetched}{$_}{sha256} // '' }
+             keys %{ $job->{fetched} // {} } };
+}
 
 $mark = scalar submits();
-$r = upload(part('image', 'image/png', sample('png', 1536 * 1024)),
+my $big = sample('png', 6 * 1024 * 1024 + 512 * 1024);
+my $big2 = sample('jpeg', 6 * 1024 * 1024 + 512 * 1024);
+$r = upload(part('image', 'image/png', $big),
+            part('last_frame', 'image/jpeg', $big2),
+            field('prompt', 'large frames'), field('model', $MODEL));
+$id = $r->{json}{id} // 'none';
+is($s->wait_status($id, 20, 'succeeded', 'failed'), 'succeeded',
+   'two frames of 6.5 MiB: the job succeeds')
+    or diag(explain($s->record($id)));
+my ($large) = grep { ($_->{body} // '') =~ /large frames/ } submits();
+my $large_op = $s->record($id)->{remote_id} // '';
+$large_op =~ s{.*/}{};
+is_deeply(sent_frames($large_op),
+          { image => sha256_hex($big), lastFrame => sha256_hex($big2) },
+          '... both went inline, byte for byte');
+cmp_ok(length($large->{body} // ''), '<=', 20 * 1024 * 1024,
+       '... in one request within Google\'s 20 MB');
+
+$mark = scalar submits();
+$r = upload(part('image', 'image/png', sample('png', 7 * 1024 * 1024 + 1)),
             part('last_frame', 'image/jpeg', $jpeg),
             field('prompt', 'too large'), field('model', $MODEL));
 $id = $r->{json}{id} // 'none';
-is($r->{status}, 202, 'an image over 1 MiB: 202');
+is($r->{status}, 202, 'an image of 7 MiB and a byte: 202');
 is($s->wait_status($id, 15, 'failed', 'succeeded'), 'failed',
    '... the job fails') or diag(explain($s->record($id)));
-like($s->record($id)->{reason} // '', qr/inline/, '... saying why')
-    or diag(explain($s->record($id)));
+like($s->record($id)->{reason} // '', qr/only inline, up to 7 MiB/,
+     '... saying why') or diag(explain($s->record($id)));
 is(scalar(submits()) - $mark, 0, '... and nothing was sent');
 
 # --- refused by Google: failed with its words ----------------------------------
