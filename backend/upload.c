@@ -27,6 +27,7 @@
 #include "pe_media_type.h"
 #include "pe_multipart.h"
 #include "pe_sniff.h"
+#include "providers.h"
 #include "reply.h"
 #include "spool.h"
 #include "store.h"
@@ -470,17 +471,22 @@ pe_upload_write_prompt(pe_upload_t *u)
  * What each media part is, against what the model takes: a duplicate
  * role, an input it does not take, one of the wrong type, then one it
  * needs and did not get, the first of these refused naming the role.
- * A model without inputs= takes one image or video, as before.
+ * A model without inputs= takes one image or video, as before, of those
+ * its adapter can send ("file" when it has none).
  */
 static void
 pe_upload_inputs(pe_upload_t *u, const pe_conf_model_t *model)
 {
     int                 r, seen[PE_ROLES];
     size_t              k;
+    unsigned            roles;
     const char         *type;
     pe_upload_media_t  *m;
 
     memset(seen, 0, sizeof(seen));
+
+    /* what a model without inputs= may take: what its adapter can send */
+    roles = pe_provider_ops(model->provider->kind)->roles;
 
     for (k = 0; k < u->nmedia && u->status == 0; k++) {
         m = &u->media[k];
@@ -507,6 +513,7 @@ pe_upload_inputs(pe_upload_t *u, const pe_conf_model_t *model)
 
         } else if (model->legacy
                    ? k > 0 || (r != PE_ROLE_IMAGE && r != PE_ROLE_VIDEO)
+                     || !(roles & 1u << r)
                    : pe_conf_model_takes(model, r) < 0)
         {
             pe_upload_refuse_input(u, 400, "unexpected_input",
@@ -526,6 +533,18 @@ pe_upload_inputs(pe_upload_t *u, const pe_conf_model_t *model)
             pe_upload_refuse_input(u, 400, "missing_input", pe_role_name(r),
                                    "the model needs it");
         }
+    }
+
+    if (u->status == 0 && model->legacy && u->nmedia == 0) {
+        pe_upload_refuse_input(u, 400, "missing_input", "file",
+                               "the model needs an image or a video");
+    }
+
+    /* no provider makes a video that ends at a frame but starts nowhere */
+    if (u->status == 0 && seen[PE_ROLE_LAST_FRAME] && !seen[PE_ROLE_IMAGE]) {
+        pe_upload_refuse_input(u, 400, "missing_input",
+                               pe_role_name(PE_ROLE_IMAGE),
+                               "a last frame needs its first");
     }
 }
 
@@ -628,12 +647,7 @@ pe_upload_end(pe_upload_t *u, unsigned *status, char **body)
         model = u->seen[PE_FIELD_MODEL]
                 ? pe_conf_find_model(&u->be->conf, u->model) : NULL;
 
-        /* a job without media, as before, unless its model is text only */
-        if (u->nmedia == 0 && (model == NULL || model->legacy)) {
-            pe_upload_refuse(u, 400, "no_file",
-                             "a \"file\" field is needed");
-
-        } else if (model == NULL) {
+        if (model == NULL) {
             pe_upload_refuse(u, 400, "unknown_model",
                              "the model is not one this service offers");
 

@@ -131,7 +131,7 @@ is($be->get("/v1/jobs/$id")->{status}, 401, 'GET without a context: 401');
 
 my @bad = (
     [[['prompt', undef, undef, 'p'], ['model', undef, undef, $model]],
-     400, 'no_file', 'no file'],
+     400, 'missing_input', 'no file'],
     [[['file', 'a.png', 'image/png', $png], ['model', undef, undef, 'nope']],
      400, 'unknown_model', 'an unknown model'],
     [[['file', 'a.png', 'image/png', $png],
