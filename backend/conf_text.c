@@ -340,6 +340,42 @@ pe_conf_strip_slash(const char *s)
 }
 
 
+int64_t
+pe_conf_parse_size(const char *s)
+{
+    int64_t      n, unit;
+    const char  *q;
+
+    n = 0;
+
+    for (q = s; isdigit((unsigned char) *q); q++) {
+        if (n > (INT64_C(1) << 40)) {
+            return -1;
+        }
+
+        n = n * 10 + (*q - '0');
+    }
+
+    if (q == s) {
+        return -1;
+    }
+
+    switch (*q) {
+    case '\0': unit = 1; break;
+    case 'k': case 'K': unit = 1024; q++; break;
+    case 'm': case 'M': unit = 1024 * 1024; q++; break;
+    case 'g': case 'G': unit = 1024 * 1024 * 1024; q++; break;
+    default: return -1;
+    }
+
+    if (*q != '\0' || n > (INT64_C(1) << 40) / unit) {
+        return -1;
+    }
+
+    return n * unit;
+}
+
+
 long
 pe_conf_parse_duration(const char *s)
 {

@@ -12,6 +12,7 @@
 #define PE_BACKEND_CONF_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 #define PE_CONF_MAX_ARGS   16       /* words of a directive, its name too */
@@ -44,6 +45,9 @@ char *pe_conf_strip_slash(const char *s);
 
 /* "30s", "5m", "24h", "30d", "1d12h", "0" -> seconds, or -1 */
 long pe_conf_parse_duration(const char *s);
+
+/* "10m", "512k", "1g", "1048576": bytes, as nginx reads sizes; -1 */
+int64_t pe_conf_parse_size(const char *s);
 
 /* a group or a region: lowercase letters, digits, "-" and "_" */
 int pe_conf_token(const char *s, size_t n);

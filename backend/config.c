@@ -22,6 +22,7 @@ typedef struct {
     unsigned      seen_listen:1;
     unsigned      seen_redis:1;
     unsigned      seen_retention:1;
+    unsigned      seen_max_size:1;
 } pe_parse_t;
 
 
@@ -40,6 +41,7 @@ static int pe_conf_redis(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_path(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_public_url(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_retention(pe_parse_t *p, int argc, char **argv);
+static int pe_conf_upload_max_size(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_provider(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_model(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv);
@@ -54,6 +56,7 @@ static const pe_directive_t  pe_directives[] = {
     { "data_key", 1, 1, pe_conf_path },
     { "public_url", 1, 1, pe_conf_public_url },
     { "retention", 1, 4, pe_conf_retention },
+    { "upload_max_size", 1, 3, pe_conf_upload_max_size },
     { "provider", 2, 9, pe_conf_provider },
     { "model", 2, 4, pe_conf_model },
     { "residency", 2, 2, pe_conf_residency_rule },
@@ -283,6 +286,58 @@ pe_conf_retention(pe_parse_t *p, int argc, char **argv)
         }
 
         *slot = v;
+    }
+
+    return 0;
+}
+
+
+/* upload_max_size image=SIZE video=SIZE audio=SIZE */
+static int
+pe_conf_upload_max_size(pe_parse_t *p, int argc, char **argv)
+{
+    int          i;
+    char        *eq;
+    size_t       klen;
+    int64_t      v;
+    uint64_t    *slot;
+    pe_conf_t   *c = p->conf;
+
+    if (p->seen_max_size) {
+        return pe_fail(p, "\"upload_max_size\" directive is duplicate");
+    }
+
+    p->seen_max_size = 1;
+
+    for (i = 1; i < argc; i++) {
+        eq = strchr(argv[i], '=');
+        if (eq == NULL) {
+            return pe_fail(p, "invalid parameter \"%s\" in "
+                           "\"upload_max_size\" directive, expected "
+                           "KIND=SIZE", argv[i]);
+        }
+
+        klen = eq - argv[i];
+
+        if (klen == 5 && strncmp(argv[i], "image", 5) == 0) {
+            slot = &c->max_image;
+        } else if (klen == 5 && strncmp(argv[i], "video", 5) == 0) {
+            slot = &c->max_video;
+        } else if (klen == 5 && strncmp(argv[i], "audio", 5) == 0) {
+            slot = &c->max_audio;
+        } else {
+            return pe_fail(p, "unknown kind \"%.*s\" in \"upload_max_size\" "
+                           "directive, expected image, video or audio",
+                           (int) klen, argv[i]);
+        }
+
+        v = pe_conf_parse_size(eq + 1);
+        if (v <= 0) {
+            return pe_fail(p, "invalid size \"%s\" in \"upload_max_size\" "
+                           "directive", eq + 1);
+        }
+
+        *slot = (uint64_t) v;
     }
 
     return 0;
@@ -823,6 +878,11 @@ pe_conf_defaults(pe_conf_t *c)
     c->retain_output = 24 * 3600;
     c->retain_record = 30 * 86400;
     c->retain_prompt = 0;
+
+    /* roomier than the shipped edge's caps, which come first */
+    c->max_image = 20 * 1024 * 1024;
+    c->max_video = 500 * 1024 * 1024;
+    c->max_audio = 50 * 1024 * 1024;
 }
 
 

@@ -84,6 +84,11 @@ typedef struct {
     long                  retain_record;
     long                  retain_prompt;
 
+    /* upload_max_size: bytes of one input, by its type's kind */
+    uint64_t              max_image;
+    uint64_t              max_video;
+    uint64_t              max_audio;
+
     pe_conf_provider_t    providers[PE_CONF_MAX_PROVIDERS];
     size_t                nproviders;
     pe_conf_model_t       models[PE_CONF_MAX_MODELS];

@@ -69,6 +69,7 @@ typedef struct {
     size_t                head_len;
     int                   sniffed;
     uint64_t              size;
+    uint64_t              max_size;    /* its kind's upload_max_size */
 } pe_upload_media_t;
 
 
@@ -231,6 +232,13 @@ pe_upload_part_begin(void *data, const pe_mp_part_t *part)
     memcpy(m->media_type, part->type, part->type_len);
     m->media_type[part->type_len] = '\0';
 
+    m->max_size = pe_upload_type_fits(PE_ROLE_IMAGE, part->type,
+                                      part->type_len)
+                  ? u->be->conf.max_image
+                  : pe_upload_type_fits(PE_ROLE_VIDEO, part->type,
+                                        part->type_len)
+                  ? u->be->conf.max_video : u->be->conf.max_audio;
+
     m->spool = pe_spool_create(m->path, u->be->conf.data_key, 0, err,
                                sizeof(err));
     if (m->spool == NULL) {
@@ -307,6 +315,13 @@ pe_upload_part_data(void *data, const unsigned char *p, size_t n)
             if (m->head_len == sizeof(m->head) && pe_upload_sniff(u, m, 0)) {
                 return -1;
             }
+        }
+
+        /* the edge caps it too; here, whoever reaches the backend */
+        if (n > m->max_size - m->size) {
+            return pe_upload_refuse_input(u, 413, "upload_too_large",
+                                          pe_field_names[m->field],
+                                          "larger than its type may be");
         }
 
         if (pe_spool_write(m->spool, p, n) != 0) {

@@ -30,6 +30,7 @@ model kling-i2v-tail provider=kling inputs=image,last_frame;
 model fal-ai/motion provider=fal inputs=image,video;
 model fal-ai/voice provider=fal inputs=image?,audio;
 model fal-ai/still provider=fal inputs=image fields=image:start_image_url;
+upload_max_size image=64k video=3m audio=48k;
 EOF
 my $t = $s->t;
 my $d = $s->dir;
@@ -108,7 +109,18 @@ my @bad = (
 push @bad, [[part('image', 'image/png', $png),
              part('audio', 'audio/mpeg', $mp3),
              field('model', 'fal-ai/motion')],
-            400, 'unexpected_input', 'audio', 'a sound to a model without'];
+            400, 'unexpected_input', 'audio', 'a sound to a model without'],
+           # upload_max_size, above: each input by its type's kind
+           [[part('image', 'image/png', sample('png', 64 * 1024 + 1)),
+             field('model', 'fal-ai/still')],
+            413, 'upload_too_large', 'image', 'an image a byte over 64k'],
+           [[part('image', 'image/png', $png),
+             part('audio', 'audio/mpeg', $mp3 . ('x' x 10000)),
+             field('model', 'fal-ai/voice')],
+            413, 'upload_too_large', 'audio', 'a sound over 48k'],
+           [[part('file', 'video/mp4', sample('mp4', 3 * 1024 * 1024 + 1)),
+             field('model', $PEBackend::MODEL)],
+            413, 'upload_too_large', 'file', 'a video as "file" over 3m'];
 for my $c (@bad) {
     my ($parts, $status, $error, $role, $name) = @$c;
     my $r = upload(@$parts);
@@ -118,6 +130,28 @@ for my $c (@bad) {
 }
 is_deeply([$s->spool_files], [], 'no refused job left a file in the spool');
 is(keys_but_marks(), $before, '... nor a key in Redis');
+my $r0 = upload(part('file', 'image/png', sample('png', 64 * 1024)),
+                field('model', $PEBackend::MODEL));
+is($r0->{status}, 202, 'an image of 64k exactly: taken') or diag($r0->{body});
+for my $c (['image=0', 'invalid size "0"'], ['image=10x', 'invalid size "10x"'],
+           ['sound=1m', 'unknown kind "sound"'],
+           ['image=99999999g', 'invalid size "99999999g"'])
+{
+    my ($attr, $why) = @$c;
+    my $f = $t->write_file('check.conf', $s->conf . "upload_max_size $attr;\n");
+    (my $conf = $t->read_file('check.conf')) =~ s/^upload_max_size image=64k[^\n]*\n//m;
+    $f = $t->write_file('check.conf', $conf);
+    my $out = `$PETest::BACKEND -t -c $f 2>&1`;
+    is($? >> 8, 1, "-t: upload_max_size $attr refused");
+    like($out, qr/\Q$why\E in "upload_max_size" directive/, '... saying why')
+        or diag($out);
+}
+{
+    my $f = $t->write_file('check.conf', $s->conf . "upload_max_size audio=1m;\n");
+    my $out = `$PETest::BACKEND -t -c $f 2>&1`;
+    like($out, qr/"upload_max_size" directive is duplicate/,
+         '-t: upload_max_size twice refused');
+}
 
 # --- what each provider got: exactly the job, nothing of the user ---------
 
