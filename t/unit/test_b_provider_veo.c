@@ -318,6 +318,21 @@ test_answers(void)
     is_str(t.reason, "content_policy: provider: filtered",
            "... as content policy");
     submitted(&t);
+    is_int(parse(&t, PE_OP_POLL, 200, DONE(",\"response\":{"
+                 "\"generateVideoResponse\":{\"raiMediaFilteredCount\":2"
+                 "}}")),
+           PE_REMOTE_FAILED, "done, a filtered count without reasons: "
+           "failed");
+    is_str(t.reason, "content_policy: provider: the video was filtered",
+           "... as content policy too");
+    submitted(&t);
+    is_int(parse(&t, PE_OP_POLL, 200, DONE(",\"response\":{"
+                 "\"generateVideoResponse\":{\"raiMediaFilteredCount\":0"
+                 "}}")),
+           PE_REMOTE_FAILED, "a count of 0 and no video: failed");
+    is_str(t.reason, "provider: no video in the operation's result",
+           "... as no video, not content policy");
+    submitted(&t);
     is_int(parse(&t, PE_OP_POLL, 200, DONE("")), PE_REMOTE_FAILED,
            "done without a response: failed");
     is_str(t.reason, "provider: no video in the operation's result",
