@@ -25,6 +25,10 @@
 static ngx_log_handler_pt  ngx_http_privacy_log_next;
 
 
+static u_char *ngx_http_privacy_log_addr(ngx_log_t *log,
+    ngx_connection_t *c, u_char *buf, size_t len);
+
+
 size_t
 ngx_http_privacy_anon_sockaddr(struct sockaddr *sockaddr, socklen_t socklen,
     u_char *buf, size_t size)
@@ -63,16 +67,68 @@ ngx_http_privacy_anon_sockaddr(struct sockaddr *sockaddr, socklen_t socklen,
 }
 
 
+static ngx_str_t  ngx_http_privacy_hidden = ngx_string("(hidden)");
+
+
 static u_char *
 ngx_http_privacy_log_error(ngx_log_t *log, u_char *buf, size_t len)
 {
-    u_char               *p, anon[NGX_SOCKADDR_STRLEN];
-    ngx_str_t             full;
-    ngx_connection_t     *c;
-    ngx_http_log_ctx_t   *ctx;
+    u_char                       *p;
+    ngx_str_t                     line, uri;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r, *sr;
+    ngx_http_upstream_t          *u;
+    ngx_http_log_ctx_t           *ctx;
+    ngx_http_privacy_loc_conf_t  *plcf;
 
     ctx = log->data;
     c = ctx->connection;
+    r = ctx->request;
+    sr = ctx->current_request;
+    u = NULL;
+    ngx_str_null(&line);
+    ngx_str_null(&uri);
+
+    /*
+     * A URI that is a capability (a media link) stays out of the line:
+     * the request line and the upstream's URI are written as "(hidden)".
+     */
+    plcf = r && r->loc_conf
+           ? ngx_http_get_module_loc_conf(r, ngx_http_privacy_module) : NULL;
+
+    if (plcf && plcf->error_log_hide_uri) {
+        line = r->request_line;
+        r->request_line = ngx_http_privacy_hidden;
+
+        u = sr ? sr->upstream : NULL;
+
+        if (u) {
+            uri = u->uri;
+            u->uri = ngx_http_privacy_hidden;
+        }
+    }
+
+    p = ngx_http_privacy_log_addr(log, c, buf, len);
+
+    if (plcf && plcf->error_log_hide_uri) {
+        r->request_line = line;
+
+        if (u) {
+            u->uri = uri;
+        }
+    }
+
+    return p;
+}
+
+
+/* nginx's line, the client's address in it anonymised */
+static u_char *
+ngx_http_privacy_log_addr(ngx_log_t *log, ngx_connection_t *c, u_char *buf,
+    size_t len)
+{
+    u_char     *p, anon[NGX_SOCKADDR_STRLEN];
+    ngx_str_t   full;
 
     full = c->addr_text;
 
@@ -118,12 +174,43 @@ ngx_http_privacy_log_post_read(ngx_http_request_t *r)
 }
 
 
+char *
+ngx_http_privacy_error_log_hide_uri(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                          *rv;
+    ngx_flag_t                    *fp;
+    ngx_http_privacy_main_conf_t  *pmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    fp = (ngx_flag_t *) ((char *) conf + cmd->offset);
+
+    if (*fp) {
+        pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
+        pmcf->error_log_hide_used = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 ngx_int_t
 ngx_http_privacy_log_init(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
+
+    if (pmcf->error_log_hide_used && !pmcf->error_log_anon) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"privacy_error_log_hide_uri\" needs "
+                           "\"privacy_error_log_anon on\"");
+        return NGX_ERROR;
+    }
 
     if (!pmcf->error_log_anon) {
         return NGX_OK;

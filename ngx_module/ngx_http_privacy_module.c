@@ -76,6 +76,13 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       offsetof(ngx_http_privacy_main_conf_t, error_log_anon),
       NULL },
 
+    { ngx_string("privacy_error_log_hide_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_privacy_error_log_hide_uri,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_privacy_loc_conf_t, error_log_hide_uri),
+      NULL },
+
     { ngx_string("privacy_consent_category"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_privacy_consent_category,
@@ -623,6 +630,7 @@ ngx_http_privacy_create_loc_conf(ngx_conf_t *cf)
     conf->upload_max_size = NGX_CONF_UNSET;
     conf->upload_sniff = NGX_CONF_UNSET;
     conf->cookie_filter = NGX_CONF_UNSET;
+    conf->error_log_hide_uri = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -650,6 +658,9 @@ ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->limits == NULL) {
         conf->limits = prev->limits;
     }
+
+    ngx_conf_merge_value(conf->error_log_hide_uri, prev->error_log_hide_uri,
+                         0);
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
 

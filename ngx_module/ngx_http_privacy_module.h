@@ -137,6 +137,7 @@ typedef struct {
     ngx_http_privacy_redis_t  *redis;       /* privacy_redis, or NULL */
     ngx_flag_t                 redis_used;  /* a zone has sync=redis */
     ngx_flag_t                 error_log_anon;
+    ngx_flag_t                 error_log_hide_used;  /* somewhere "on" */
 } ngx_http_privacy_main_conf_t;
 
 
@@ -158,6 +159,8 @@ typedef struct {
     ngx_uint_t                 status;           /* privacy_status here */
 
     ngx_array_t               *limits;   /* ngx_http_privacy_limit_t */
+
+    ngx_flag_t                 error_log_hide_uri;
 } ngx_http_privacy_loc_conf_t;
 
 
@@ -316,6 +319,8 @@ ngx_int_t ngx_http_privacy_anon_addr(ngx_http_request_t *r, ngx_str_t *out);
 /* the error log's client address: ngx_http_privacy_log.c */
 size_t ngx_http_privacy_anon_sockaddr(struct sockaddr *sockaddr,
     socklen_t socklen, u_char *buf, size_t size);
+char *ngx_http_privacy_error_log_hide_uri(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_int_t ngx_http_privacy_log_init(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
 

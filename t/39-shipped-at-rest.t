@@ -6,7 +6,8 @@
 # nginx's processes hold open, deleted or not, and every file in its temp
 # paths, is read for the prompt and the picture.  Then every log line
 # nginx wrote through accepted, refused, oversized, denied, cut-off and
-# failed requests from 127.0.0.6 is read for that address.
+# failed requests from 127.0.0.6 is read for that address, and for a
+# media link's token.
 
 use strict;
 use warnings;
@@ -207,6 +208,19 @@ my $r = http($t2->port, "GET /v1/jobs HTTP/1.1\r\nHost: x\r\n"
                         . "Connection: close\r\n\r\n", from => $CLIENT);
 is($r->{status}, 502, 'the backend down: 502');
 
+# a media link is a capability: no log line names its token, however the
+# path is spelt, in the access log nor in an upstream error's line
+my $TOKEN = '0123456789abcdef0123456789abcdef0.1999999999.'
+          . 'sig-nobody-may-log-' . int(rand(1e9));
+for my $u ("/v1/media/$TOKEN", "//v1/media/$TOKEN", "/v1/%6dedia/$TOKEN",
+           "/v1/./media/$TOKEN", "/v1//media/$TOKEN")
+{
+    my $m = http($t2->port, "GET $u HTTP/1.1\r\nHost: x\r\n"
+                            . "Connection: close\r\n\r\n", from => $CLIENT);
+    (my $spelt = $u) =~ s/\Q$TOKEN\E/TOKEN/;
+    is($m->{status}, 502, "a media link ($spelt), the backend down: 502");
+}
+
 # provider callbacks name no user: a flood from one address is cut short
 my %cb;
 $cb{ http_post($t2->port, '/v1/providers/kling/webhook', '{}',
@@ -229,8 +243,23 @@ for my $log ("$dir/error.log", "$dir/shipped.log", $t2->dir . '/error.log',
 my @full = grep { /\Q$CLIENT\E/ } @lines;
 is(scalar @full, 0, 'no log line names 127.0.0.6')
     or diag(join '', @full[0 .. ($#full < 5 ? $#full : 5)]);
+my @token = grep { /\Q$TOKEN\E/ } @lines;
+is(scalar @token, 0, 'no log line names a media link\'s token')
+    or diag(join '', @token[0 .. ($#token < 5 ? $#token : 5)]);
+my @hidden = grep { /connect\(\) failed.*request: "\(hidden\)".*upstream: "http:\/\/[^"]*\(hidden\)"/ } @lines;
+cmp_ok(scalar @hidden, '>=', 5, 'the upstream errors of the media links '
+       . 'are logged, their request and upstream URI "(hidden)" ('
+       . scalar(@hidden) . ' lines)');
 my @anon = grep { /client: 127\.0\.0\.0,/ } @lines;
 cmp_ok(scalar @anon, '>=', 2, 'the error log names the client as '
        . '127.0.0.0 (' . scalar(@anon) . ' lines)');
+
+# hiding a URI needs the anonymised error log it is part of
+my $t3 = PETest->new;
+$t3->conf_fails('server { location /v1/media/ { '
+                . 'privacy_error_log_hide_uri on; } }',
+                qr/"privacy_error_log_hide_uri" needs "privacy_error_log_anon on"/,
+                'privacy_error_log_hide_uri without privacy_error_log_anon: '
+                . 'refused');
 
 done_testing();
