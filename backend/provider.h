@@ -47,6 +47,8 @@ typedef enum {
     PE_REMOTE_FAILED,           /* the reason is in the task */
     PE_REMOTE_CANCELED,
     PE_REMOTE_RETRY,            /* not taken now: the same call, later */
+    PE_REMOTE_LATER,            /* cancel: not in the task's present state
+                                   (running): the same call once it ended */
     PE_REMOTE_NOT_FOUND,        /* find: the provider has no such task */
     PE_REMOTE_INVALID           /* an answer that made no sense */
 } pe_remote_e;

@@ -11,6 +11,8 @@
  *            (| expired); "content": {"video_url"}; "error": {"code",
  *            "message"}
  *   cancel   DELETE {base}/api/v3/contents/generations/tasks/{id}
+ *            a queued task cancelled; an ended one's record deleted; a
+ *            running one refused (asked again once it has ended)
  *
  * Every call carries "Authorization: Bearer KEY" (key_env=).  A job's
  * image is the first frame, its last_frame the last one: each a data URI
@@ -344,8 +346,16 @@ pe_seedance_parse(pe_provider_t *p, pe_task_t *t, pe_op_e op, long code,
     pe_remote_e   rc;
 
     if (op == PE_OP_CANCEL) {
-        /* 200 cancelled, or 4xx: already ended, nothing left to cancel */
-        return PE_REMOTE_CANCELED;
+        /*
+         * 2xx: a queued task cancelled, or an ended one's record (and
+         * video) deleted; 404: gone already.  A running task's DELETE is
+         * refused and the task runs on, to be deleted once it has ended.
+         * ModelArk documents no code for that refusal, so any other 4xx
+         * is "later"; a cancelled task refuses it for good, and is asked
+         * until the worker gives up.
+         */
+        return code < 300 || code == 404 ? PE_REMOTE_CANCELED
+                                         : PE_REMOTE_LATER;
     }
 
     if (code >= 400) {

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "log.h"
 #include "retention.h"
@@ -182,8 +183,10 @@ pe_worker_loop(void *data)
 int
 pe_worker_start(pe_backend_t *be, char *err, size_t errlen)
 {
-    char          host[64];
-    pe_worker_t  *w;
+    char           host[64];
+    size_t         i;
+    pe_worker_t   *w;
+    unsigned char  self[8];
 
     w = calloc(1, sizeof(pe_worker_t));
     if (w == NULL) {
@@ -193,6 +196,18 @@ pe_worker_start(pe_backend_t *be, char *err, size_t errlen)
 
     w->be = be;
     pthread_mutex_init(&w->hint_lock, NULL);
+
+    /* who this worker is in the hints it publishes (worker_hints.h) */
+    if (RAND_bytes(self, sizeof(self)) != 1) {
+        snprintf(err, errlen, "no random bytes");
+        pthread_mutex_destroy(&w->hint_lock);
+        free(w);
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(self); i++) {
+        snprintf(w->hints_self + 2 * i, 3, "%02x", self[i]);
+    }
 
     /* the same name after a restart: its pending entries are ours again */
     if (gethostname(host, sizeof(host)) != 0) {

@@ -302,6 +302,36 @@ pe_wcall_state(pe_wjob_t *j, pe_job_state_e state)
 }
 
 
+/*
+ * A cancel the provider cannot do yet (a task runs to its end): asked
+ * again after as long as it has waited, until the task must have ended.
+ */
+static void
+pe_wcall_later(pe_wjob_t *j, long code)
+{
+    double        waited, delay;
+    pe_worker_t  *w = j->worker;
+
+    waited = pe_wjob_now() - j->created;
+
+    if (waited > PE_WORKER_CANCEL_DEADLINE) {
+        pe_log(PE_LOG_WARN, "job %s: cancel not confirmed by %s in %d s",
+               j->id, j->provider->conf->name, PE_WORKER_CANCEL_DEADLINE);
+        pe_wjob_ack(w, j->entry);
+        pe_wjob_free(j);
+        return;
+    }
+
+    delay = waited > PE_WORKER_CANCEL_FIRST ? waited : PE_WORKER_CANCEL_FIRST;
+    delay = delay > (double) j->retry_after ? delay : (double) j->retry_after;
+    delay = delay < PE_WORKER_CANCEL_MOST ? delay : PE_WORKER_CANCEL_MOST;
+    j->due = pe_wjob_now() + delay;
+
+    pe_log(PE_LOG_INFO, "job %s: cancel not done by %s (%ld), asked again "
+           "in %.1fs", j->id, j->provider->conf->name, code, delay);
+}
+
+
 /* no answer, or one saying "not now": the same call later, or the end */
 static void
 pe_wcall_retry(pe_wjob_t *j, CURLcode cc, long code)
@@ -344,10 +374,8 @@ pe_wcall_retry(pe_wjob_t *j, CURLcode cc, long code)
     }
 
     if (j->step == PE_W_CANCEL && j->attempts >= PE_WORKER_SUBMITS) {
-        pe_log(PE_LOG_WARN, "job %s: cancel not confirmed by %s", j->id,
-               j->provider->conf->name);
-        pe_wjob_ack(w, j->entry);
-        pe_wjob_free(j);
+        /* a provider away a while: asked more slowly, not given up */
+        pe_wcall_later(j, code);
         return;
     }
 
@@ -440,7 +468,13 @@ pe_wcall_done(pe_wjob_t *j, CURLcode cc)
     j->body = NULL;
     j->body_len = 0;
 
-    if (rc == PE_REMOTE_RETRY) {
+    if (rc == PE_REMOTE_LATER && j->step == PE_W_CANCEL) {
+        j->attempts = 0;            /* an answer: the provider is there */
+        pe_wcall_later(j, code);
+        return;
+    }
+
+    if (rc == PE_REMOTE_RETRY || rc == PE_REMOTE_LATER) {
         pe_wcall_retry(j, cc, code);
         return;
     }

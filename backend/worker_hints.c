@@ -14,7 +14,17 @@
 #include "store.h"
 
 
-#define PE_HINTS_RETRY  5.0     /* seconds between subscription attempts */
+/* seconds to the next subscription attempt: 5, doubling to 80 */
+#define PE_HINTS_RETRY       5.0
+#define PE_HINTS_RETRY_MOST  80.0
+
+/*
+ * A subscription is only read, so a path that died without a FIN (a NAT's
+ * or a balancer's idle timeout) would never be noticed: it is PINGed, and
+ * made again when the pong is late.
+ */
+#define PE_HINTS_PING   15.0
+#define PE_HINTS_PONG   5.0
 
 
 static void
@@ -81,19 +91,25 @@ pe_hints_local(pe_backend_t *be, const char *id)
 void
 pe_hints_publish(pe_backend_t *be, const char *id)
 {
-    char         channel[32];
+    char         channel[32], msg[64];
     redisReply  *r;
 
-    pe_hints_channel(be, channel, sizeof(channel));
+    /* this backend's worker at once, whatever Redis does */
+    pe_hints_local(be, id);
 
-    r = pe_store_command(be->store, "PUBLISH %s %s", channel, id);
-
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 1) {
-        /* no one heard, not even this backend's worker: it is told here */
-        pe_log(PE_LOG_INFO, "hints: not published, this backend's only");
-        freeReplyObject(r);
-        pe_hints_local(be, id);
+    if (be->worker == NULL) {
         return;
+    }
+
+    /* the others': "SELF ID", so that this worker skips its own echo */
+    pe_hints_channel(be, channel, sizeof(channel));
+    snprintf(msg, sizeof(msg), "%s %s", be->worker->hints_self, id);
+
+    r = pe_store_command(be->store, "PUBLISH %s %s", channel, msg);
+
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        pe_log(PE_LOG_WARN, "hints: not published; another backend's job "
+               "waits for its fallback poll");
     }
 
     freeReplyObject(r);
@@ -137,17 +153,42 @@ pe_hints_drain(pe_worker_t *w)
             && e[0]->type == REDIS_REPLY_STRING
             && strcmp(e[0]->str, "message") == 0
             && e[2]->type == REDIS_REPLY_STRING
-            && pe_job_id_valid(e[2]->str))
+            && e[2]->len > sizeof(w->hints_self)
+            && e[2]->str[sizeof(w->hints_self) - 1] == ' '
+            && memcmp(e[2]->str, w->hints_self, sizeof(w->hints_self) - 1)
+               != 0
+            && pe_job_id_valid(e[2]->str + sizeof(w->hints_self)))
         {
-            j = pe_wjob_find(w, e[2]->str);
+            j = pe_wjob_find(w, e[2]->str + sizeof(w->hints_self));
 
             if (j) {
                 j->hinted = 1;
             }
+
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2
+                   && e[0]->type == REDIS_REPLY_STRING
+                   && strcmp(e[0]->str, "pong") == 0)
+        {
+            w->pong_due = 0;
         }
 
         freeReplyObject(r);
     }
+}
+
+
+static int
+pe_hints_flush(redisContext *c)
+{
+    int  done;
+
+    do {
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            return -1;
+        }
+    } while (!done);
+
+    return 0;
 }
 
 
@@ -158,6 +199,29 @@ pe_hints_fd(pe_worker_t *w, double now)
     redisReply    *r;
     redisContext  *c;
 
+    if (w->hints_sub && w->pong_due && now > w->pong_due) {
+        pe_log(PE_LOG_WARN, "hints: the subscription does not answer, it is "
+               "made again");
+        pe_hints_close(w);
+    }
+
+    if (w->hints_sub && now >= w->next_ping) {
+        w->next_ping = now + PE_HINTS_PING;
+
+        if (w->pong_due == 0) {
+            w->pong_due = now + PE_HINTS_PONG;
+        }
+
+        /* a few bytes: written at once, or the socket is broken */
+        if (redisAppendCommand(w->hints_sub, "PING") != REDIS_OK
+            || pe_hints_flush(w->hints_sub) != 0)
+        {
+            pe_log(PE_LOG_WARN, "hints: the subscription broke: %s",
+                   w->hints_sub->errstr);
+            pe_hints_close(w);
+        }
+    }
+
     if (w->hints_sub) {
         return w->hints_sub->fd;
     }
@@ -166,7 +230,11 @@ pe_hints_fd(pe_worker_t *w, double now)
         return -1;
     }
 
-    w->next_hints = now + PE_HINTS_RETRY;
+    /* each failed try blocks this loop up to Redis's timeout: back off */
+    w->hints_retry = w->hints_retry ? w->hints_retry * 2 : PE_HINTS_RETRY;
+    w->hints_retry = w->hints_retry < PE_HINTS_RETRY_MOST
+                     ? w->hints_retry : PE_HINTS_RETRY_MOST;
+    w->next_hints = now + w->hints_retry;
 
     c = pe_store_dial(w->be->store);
     if (c == NULL) {
@@ -185,7 +253,11 @@ pe_hints_fd(pe_worker_t *w, double now)
     }
 
     freeReplyObject(r);
+    redisEnableKeepAlive(c);
     w->hints_sub = c;
+    w->hints_retry = 0;
+    w->next_ping = now + PE_HINTS_PING;
+    w->pong_due = 0;
 
     /* a message may have come in the subscription's own read */
     pe_hints_drain(w);

@@ -2,13 +2,16 @@
  * privacy-backend: callbacks' hints across backends.
  *
  * Several backends behind one URL share Redis: a provider's callback may
- * reach one while another's worker holds the job.  A believed callback is
- * published on the channel pe:hints:DB (channels are not per database,
- * so the database's number keeps two installations on one Redis apart);
- * each worker subscribes on a connection of its own, read from its loop
- * without blocking, and heeds the ids of the jobs it holds.  Only the id
- * travels, and only as a hint: the job's poll, as ever, decides.  When
- * the subscription is down, the fallback poll finds the job as before.
+ * reach one while another's worker holds the job.  A believed callback
+ * hints this backend's worker at once, and is published on the channel
+ * pe:hints:DB (channels are not per database, so the database's number
+ * keeps two installations on one Redis apart) as "SELF ID": a random name
+ * of the publishing worker, which skips its own echo, and the job's id.
+ * Each worker subscribes on a connection of its own, read from its loop
+ * without blocking, PINGed so that a dead path is noticed, and heeds the
+ * ids of the jobs it holds.  Only a hint: the job's poll, as ever,
+ * decides.  While the subscription is down, the fallback poll finds the
+ * job as before.
  */
 
 #ifndef PE_BACKEND_WORKER_HINTS_H

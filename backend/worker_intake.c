@@ -24,11 +24,20 @@
 static void
 pe_intake_cancel(pe_worker_t *w, const char *entry, redisReply *f)
 {
+    double       at;
     pe_wjob_t   *j;
     const char  *id, *url;
 
     id = pe_job_field(f, "cancel");
     url = pe_job_field(f, "url");
+
+    j = id ? pe_wjob_find_cancel(w, id, NULL) : NULL;
+
+    if (j) {
+        /* held already, or the job's own, erased in flight: one cancel */
+        pe_wjob_copy(j->entry, sizeof(j->entry), entry);
+        return;
+    }
 
     j = pe_wjob_new(w, id, entry, pe_job_field(f, "provider"));
 
@@ -43,6 +52,10 @@ pe_intake_cancel(pe_worker_t *w, const char *entry, redisReply *f)
 
     j->step = PE_W_CANCEL;
     pe_wjob_copy(j->task.cancel_url, sizeof(j->task.cancel_url), url);
+
+    /* from the erasure, the entry's time, whatever restarts came since */
+    at = strtod(entry, NULL) / 1000;
+    j->created = at > 0 && at < j->created ? at : j->created;
 }
 
 

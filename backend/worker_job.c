@@ -272,10 +272,25 @@ pe_wjob_orphan(pe_wjob_t *j)
 
     pe_retention_unlink(j->worker->be, j->id);
 
-    if (j->task.cancel_url[0] && j->step != PE_W_CANCEL) {
+    /* the cancel entry the erasure left may be ours already */
+    if (j->task.cancel_url[0] && j->step != PE_W_CANCEL
+        && pe_wjob_find_cancel(j->worker, j->id, j) == NULL)
+    {
+        /* a cancel may wait for days: nothing of the subject waits too */
+        pe_wjob_unload(j);
+        memset(j->media, 0, sizeof(j->media));
+        j->sub[0] = '\0';
+        j->grp[0] = '\0';
+        j->model[0] = '\0';
+        j->task.output[0] = '\0';
+        j->task.reason[0] = '\0';
+        json_decref(j->task.params);
+        j->task.params = json_object();
+
         j->step = PE_W_CANCEL;
         j->attempts = 0;
-        j->due = pe_wjob_now();
+        j->created = pe_wjob_now();
+        j->due = j->created;
         return;
     }
 
@@ -437,6 +452,21 @@ pe_wjob_find(pe_worker_t *w, const char *id)
     for (j = w->jobs; j; j = j->next) {
         if (strcmp(j->id, id) == 0) {
             return j;
+        }
+    }
+
+    return NULL;
+}
+
+
+pe_wjob_t *
+pe_wjob_find_cancel(pe_worker_t *w, const char *id, const pe_wjob_t *j)
+{
+    pe_wjob_t  *c;
+
+    for (c = w->jobs; c; c = c->next) {
+        if (c != j && c->step == PE_W_CANCEL && strcmp(c->id, id) == 0) {
+            return c;
         }
     }
 

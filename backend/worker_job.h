@@ -27,6 +27,15 @@
 #define PE_WORKER_CLAIM_IDLE    120     /* seconds before another claims */
 #define PE_WORKER_JOB_DEADLINE  86400   /* seconds before a job expires */
 
+/*
+ * A cancel the provider refuses for now (a task running to its end) is
+ * asked again after as long as it has waited, 1 s at least, 15 min at
+ * most, until two days after the erasure: by then the task has ended.
+ */
+#define PE_WORKER_CANCEL_FIRST     1
+#define PE_WORKER_CANCEL_MOST      900
+#define PE_WORKER_CANCEL_DEADLINE  172800
+
 
 /* what a job in flight is doing */
 typedef enum {
@@ -116,7 +125,11 @@ struct pe_worker_s {
     double                next_spool;
 
     struct redisContext  *hints_sub;      /* worker_hints.c */
-    double                next_hints;
+    double                next_hints;      /* a subscription tried */
+    double                hints_retry;     /* seconds, after a failure */
+    double                next_ping;       /* the subscription checked */
+    double                pong_due;        /* 0: no PING unanswered */
+    char                  hints_self[17];  /* this worker, in messages */
 
     pthread_mutex_t       hint_lock;
     char                  hints[PE_WORKER_HINTS][PE_JOB_ID_LEN + 1];
@@ -137,6 +150,10 @@ pe_wjob_t *pe_wjob_new(pe_worker_t *w, const char *id, const char *entry,
     const char *provider);
 void pe_wjob_free(pe_wjob_t *j);
 pe_wjob_t *pe_wjob_find(pe_worker_t *w, const char *id);
+
+/* the job's cancel held (step PE_W_CANCEL) other than j, or NULL */
+pe_wjob_t *pe_wjob_find_cancel(pe_worker_t *w, const char *id,
+    const pe_wjob_t *j);
 
 /* src, or "" for NULL, cut to size */
 void pe_wjob_copy(char *dst, size_t size, const char *src);

@@ -4,7 +4,8 @@
 # provider's callback may reach a backend whose worker does not hold the
 # job.  The callback is believed there and its job id published on
 # pe:hints:DB; the backend holding the job polls it at once, not a
-# fallback poll later.  Only the id travels; a flood through both
+# fallback poll later.  Only the id travels, with the publishing worker's
+# random name (so it skips its own echo); a flood through both
 # backends still polls a job at most once a second; a subscription that
 # broke is made again.
 
@@ -138,8 +139,11 @@ ok(@after && $after[0] - $cb->{at} < 1.5,
            ($after[0] // 1e9) - ($cb->{at} // 0)));
 is(scalar @polls, 1, '... its only poll');
 my @msgs = published();
-is_deeply(\@msgs, [['pe:hints:0', $id]],
-          'what travels through Redis: the job id on pe:hints:0, alone');
+is(scalar @msgs, 1, 'one message through Redis for the callback');
+like($msgs[0][1] // '', qr/^[0-9a-f]{16} \Q$id\E\z/,
+     '... on pe:hints:0: the publishing worker\'s random name and the '
+     . 'job id, nothing else');
+is($msgs[0][0], 'pe:hints:0', '... on the database\'s channel');
 
 # --- a flood through both backends: once a second -------------------------
 
@@ -169,6 +173,23 @@ published();
 my $killed = $t->redis_query($rport, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
 ok($killed >= 3, "the backends' subscriptions killed ($killed, with the "
                  . "test's)");
+
+# meanwhile a callback to the backend holding its job is heeded at once:
+# it does not go through Redis
+my $id4 = job();
+my $rid4 = $s->remote_id($id4);
+my $held4 = holder($id4);
+my $at4 = time;
+is(callback($held4, $id4, $rid4), 200,
+   'subscriptions down: a callback to the backend holding its job');
+my @p4;
+for (1 .. 40) {
+    last if (@p4 = polls($rid4));
+    sleep 0.05;
+}
+ok(@p4 && $p4[0] - $at4 < 1.5,
+   sprintf('... polled %.2f s after it, not through Redis',
+           ($p4[0] // 1e9) - $at4));
 sleep 6;                    # a subscription is tried again every 5 s
 my $id3 = job();
 my $rid3 = $s->remote_id($id3);

@@ -213,6 +213,11 @@ main(void)
            "cancel, 200: canceled");
     is_int(parse(&t, PE_OP_CANCEL, 404, "{\"error\":{}}"), PE_REMOTE_CANCELED,
            "cancel, 404: nothing left to cancel");
+    is_int(parse(&t, PE_OP_CANCEL, 409,
+                 "{\"error\":{\"code\":\"InvalidAction\"}}"),
+           PE_REMOTE_LATER, "cancel refused (a running task): later");
+    is_int(parse(&t, PE_OP_CANCEL, 400, "{}"), PE_REMOTE_LATER,
+           "cancel, another 4xx: later, not taken as done");
 
     /* --- every status --------------------------------------------------- */
 
