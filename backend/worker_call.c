@@ -107,6 +107,9 @@ pe_wcall_start(pe_wjob_t *j)
             }
 
             if (rc == -1) {
+                /* its media (inline, up to 2 x 7 MiB for Veo) not held
+                   while it waits: loaded again when it is due */
+                pe_wjob_unload(j);
                 j->due = pe_wjob_now() + pe_wjob_backoff(j->attempts, 0);
                 return;
             }
@@ -135,6 +138,10 @@ pe_wcall_start(pe_wjob_t *j)
 
     e = curl_easy_init();
     if (e == NULL) {
+        pe_wjob_unload(j);
+        curl_slist_free_all(j->req.headers);
+        free(j->req.body);
+        memset(&j->req, 0, sizeof(j->req));
         j->due = pe_wjob_now() + 1;
         return;
     }
