@@ -94,6 +94,9 @@ typedef struct {
     pe_input_t            inputs[PE_ROLES];  /* urls NULL until loaded */
     size_t                ninputs;         /* 0: a text-only job */
     const char           *webhook_url;     /* NULL: poll */
+    long                  keep_output;     /* seconds the provider need
+                                              keep what it makes for us:
+                                              the output's retention */
 
     char                  remote_id[PE_REMOTE_ID_MAX];
     char                  status_url[PE_URL_MAX];
@@ -187,6 +190,13 @@ typedef struct {
 
     /* can look a task up by our job id (PE_OP_FIND) */
     int          finds;
+
+    /*
+     * Its cancel (PE_OP_CANCEL) of a task that has ended deletes what the
+     * provider keeps of it: the backend asks for that when the job is
+     * deleted or erased, and when the output's retention ends.
+     */
+    int          deletes_ended;
 
     /*
      * Callbacks, when hooks() says they are configured.  hook_init reads

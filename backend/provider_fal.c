@@ -132,7 +132,7 @@ pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
     char *err, size_t errlen)
 {
     int          n;
-    char        *hook;
+    char        *hook, keep[64];
     const char  *url;
 
     switch (op) {
@@ -178,7 +178,31 @@ pe_fal_prepare(pe_provider_t *p, pe_task_t *t, pe_op_e op, pe_preq_t *req,
         return -1;
     }
 
-    return pe_provider_headers(req, "Key", p->secret);
+    if (pe_provider_headers(req, "Key", p->secret) != 0) {
+        return -1;
+    }
+
+    if (op == PE_OP_SUBMIT) {
+        /*
+         * fal keeps a request's payload (our inputs, inline or by link)
+         * for 30 days unless told not to, and the files it makes on its
+         * CDN for as long as the caller prefers: as long as our output
+         * retention, an hour at least so that the output can be fetched.
+         */
+        snprintf(keep, sizeof(keep), "{\"expiration_duration_seconds\":%ld}",
+                 t->keep_output > 3600 ? t->keep_output : 3600);
+
+        req->headers = pe_provider_header(req->headers, "X-Fal-Store-IO", "0");
+        req->headers = pe_provider_header(req->headers,
+                                          "X-Fal-Object-Lifecycle-Preference",
+                                          keep);
+
+        if (req->headers == NULL) {
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -465,6 +489,7 @@ const pe_provider_ops_t  pe_provider_fal = {
     .prepare = pe_fal_prepare,
     .parse = pe_fal_parse,
     .finds = 0,
+    .deletes_ended = 0,
     .hook_init = pe_fal_hook_init,
     .hook_verify = pe_fal_hook_verify,
     .hook_task = pe_fal_hook_task,

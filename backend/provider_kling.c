@@ -461,6 +461,7 @@ const pe_provider_ops_t  pe_provider_kling = {
     .prepare = pe_kling_prepare,
     .parse = pe_kling_parse,
     .finds = 1,
+    .deletes_ended = 0,
     .hook_init = NULL,
     .hook_verify = pe_provider_hook_unsigned,   /* hints only */
     .hook_task = pe_kling_hook_task,

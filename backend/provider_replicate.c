@@ -442,6 +442,7 @@ const pe_provider_ops_t  pe_provider_replicate = {
     .prepare = pe_replicate_prepare,
     .parse = pe_replicate_parse,
     .finds = 0,
+    .deletes_ended = 0,
     .hook_init = pe_replicate_hook_init,
     .hook_verify = pe_replicate_hook_verify,
     .hook_task = pe_replicate_hook_task,

@@ -419,6 +419,7 @@ const pe_provider_ops_t  pe_provider_seedance = {
     .prepare = pe_seedance_prepare,
     .parse = pe_seedance_parse,
     .finds = 0,
+    .deletes_ended = 1,
     .hook_init = NULL,
     .hook_verify = pe_provider_hook_unsigned,   /* hints only */
     .hook_task = pe_seedance_hook_task,

@@ -441,6 +441,7 @@ const pe_provider_ops_t  pe_provider_veo = {
     .prepare = pe_veo_prepare,
     .parse = pe_veo_parse,
     .finds = 0,
+    .deletes_ended = 0,
     .hook_init = NULL,
     .hook_verify = NULL,
     .hook_task = NULL,

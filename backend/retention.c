@@ -123,6 +123,57 @@ pe_retention_job_ended(pe_backend_t *be, const char *id, const char *sub,
 }
 
 
+/*
+ * What the provider keeps of an ended task, asked to be deleted: a cancel
+ * entry from the record (the provider and its cancel URL, nothing of the
+ * subject), which the worker turns into the call.
+ */
+static const char  pe_remote_script[] =
+    "local h = redis.call('HMGET', KEYS[1], 'provider', 'cancel_url') "
+    "if h[1] and h[2] and h[2] ~= '' then "
+    "  redis.call('XADD', KEYS[2], '*', 'cancel', ARGV[1], "
+    "             'provider', h[1], 'url', h[2]) "
+    "end "
+    "return 1";
+
+
+static void
+pe_retention_remote_now(pe_backend_t *be, const char *id)
+{
+    redisReply  *r;
+
+    r = pe_store_command(be->store, "EVAL %s 2 pe:job:%s %s %s",
+                         pe_remote_script, id, PE_JOBS_STREAM, id);
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        pe_log(PE_LOG_ERR, "retention: the provider's copy of job %s not "
+               "asked to be deleted", id);
+    }
+
+    freeReplyObject(r);
+}
+
+
+void
+pe_retention_remote(pe_backend_t *be, const char *id, int output)
+{
+    long  keep;
+
+    keep = be->conf.retain_output >= 0 ? be->conf.retain_output
+                                       : be->conf.retain_record;
+
+    /* an output is the provider's URL: its copy goes with our link */
+    if (output && keep > 0) {
+        pe_retention_schedule(be, time(NULL) + keep, "remote", id, NULL);
+        return;
+    }
+
+    if (!output || keep == 0) {
+        pe_retention_remote_now(be, id);
+    }
+}
+
+
 /* an output past its time: the URL goes, the job says expired */
 static const char  pe_output_script[] =
     "if redis.call('HGET', KEYS[1], 'status') == 'succeeded' then "
@@ -159,6 +210,9 @@ pe_retention_do(pe_backend_t *be, const char *member)
     } else if (strncmp(member, "prompt:", 7) == 0) {
         pe_retention_file(be, id, "prompt");
 
+    } else if (strncmp(member, "remote:", 7) == 0) {
+        pe_retention_remote_now(be, id);
+
     } else if (strncmp(member, "output:", 7) == 0) {
         r = pe_store_command(be->store, "EVAL %s 1 pe:job:%s",
                              pe_output_script, id);
@@ -176,7 +230,8 @@ pe_retention_do(pe_backend_t *be, const char *member)
 
         /* the record outlives nothing: what was still owed goes with it */
         r = pe_store_command(be->store, "ZREM %s upload:%s prompt:%s "
-                             "output:%s", PE_RETENTION_KEY, id, id, id);
+                             "output:%s remote:%s", PE_RETENTION_KEY, id, id,
+                             id, id);
         freeReplyObject(r);
     }
 }

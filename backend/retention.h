@@ -3,7 +3,8 @@
  *
  * What retention owes a job is scheduled when the job is submitted or
  * ends, in a sorted set (pe:retention, scored by when it is due, members
- * "upload:ID", "prompt:ID", "output:ID", "record:ID:SUB"), and done by
+ * "upload:ID", "prompt:ID", "output:ID", "remote:ID", "record:ID:SUB"),
+ * and done by
  * the sweeper: durable across restarts, and a record past its time also
  * carries a Redis TTL.  Erasure (subject.h) does at once what the sweeper
  * would do in time.
@@ -29,6 +30,13 @@ void pe_retention_job_submitted(pe_backend_t *be, const char *id,
 /* the job ended: what retention says, scheduled */
 void pe_retention_job_ended(pe_backend_t *be, const char *id,
     const char *sub, pe_job_state_e state);
+
+/*
+ * The job ended at a provider whose cancel deletes an ended task: that is
+ * asked for now, or, for an output (output 1), when the output's
+ * retention ends, as the output is the provider's URL.
+ */
+void pe_retention_remote(pe_backend_t *be, const char *id, int output);
 
 /* a job's spool files, gone */
 void pe_retention_unlink(pe_backend_t *be, const char *id);

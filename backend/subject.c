@@ -73,6 +73,7 @@ pe_subject_view(const char *id, redisReply *r)
 
         } else if (strcmp(f, "status") == 0 || strcmp(f, "model") == 0
                    || strcmp(f, "media_type") == 0
+                   || strcmp(f, "stripped") == 0
                    || strcmp(f, "grp") == 0
                    || strcmp(f, "output") == 0 || strcmp(f, "reason") == 0)
         {
@@ -197,7 +198,8 @@ pe_subject_jobs(pe_backend_t *be, const pe_context_t *ctx, unsigned *status,
  * stream entry, the schedule and the subject's set, at once; with all of
  * them, the edge's limit keys of the subject (KEYS[4...]).  A job still
  * at the provider leaves a cancel entry (its id, provider and cancel URL,
- * nothing of the subject) for the worker.  Returns the ids erased.
+ * nothing of the subject) for the worker; so does an ended one whose
+ * provider deletes ended tasks by it (ARGV[4]).  Returns the ids erased.
  */
 static const char  pe_erase_script[] =
     "local ids "
@@ -215,8 +217,13 @@ static const char  pe_erase_script[] =
     "      redis.pcall('XACK', KEYS[2], ARGV[2], h[5]) "
     "      redis.call('XDEL', KEYS[2], h[5]) "
     "    end "
+    "    local ended = h[2] == 'succeeded' or h[2] == 'failed' "
+    "                  or h[2] == 'expired' "
     "    if (h[2] == 'submitting' or h[2] == 'submitted' "
-    "        or h[2] == 'running') and h[4] and h[4] ~= '' then "
+    "        or h[2] == 'running' "
+    "        or (ended and h[3] and string.find(ARGV[4], ' ' .. h[3] .. ' ', "
+    "                                           1, true))) "
+    "       and h[4] and h[4] ~= '' then "
     "      redis.call('XADD', KEYS[2], '*', 'cancel', id, "
     "                 'provider', h[3], 'url', h[4]) "
     "    end "
@@ -225,7 +232,8 @@ static const char  pe_erase_script[] =
     "  if mine or ARGV[3] == '' then "
     "    redis.call('SREM', KEYS[1], id) "
     "    redis.call('ZREM', KEYS[3], 'upload:' .. id, 'prompt:' .. id, "
-    "               'output:' .. id, 'record:' .. id .. ':' .. ARGV[1]) "
+    "               'output:' .. id, 'remote:' .. id, "
+    "               'record:' .. id .. ':' .. ARGV[1]) "
     "  end "
     "end "
     "if ARGV[3] == '' then "
@@ -261,15 +269,42 @@ pe_subject_limit_key(pe_backend_t *be, const char *zone, const char *sub,
 }
 
 
+/*
+ * " NAME NAME ": the providers whose cancel of an ended task deletes what
+ * they keep of it (ARGV[4] of the script)
+ */
+static const char *
+pe_subject_deleters(pe_backend_t *be, char *buf, size_t size)
+{
+    size_t  i, len;
+
+    len = 0;
+    buf[len++] = ' ';
+    buf[len] = '\0';
+
+    for (i = 0; i < be->conf.nproviders; i++) {
+        if (be->providers[i].ops && be->providers[i].ops->deletes_ended
+            && len + strlen(be->conf.providers[i].name) + 2 <= size)
+        {
+            len += snprintf(buf + len, size - len, "%s ",
+                            be->conf.providers[i].name);
+        }
+    }
+
+    return buf;
+}
+
+
 static redisReply *
 pe_subject_erase_ids(pe_backend_t *be, const char *sub, const char *id)
 {
     int          argc;
     char         subkey[128], nkeys[16];
+    char         deleters[PE_CONF_MAX_PROVIDERS * PE_CONF_PROVIDER_NAME + 2];
     char         zkeys[PE_CONF_MAX_LIMIT_ZONES][128];
     size_t       i, nz;
     redisReply  *r;
-    const char  *argv[9 + PE_CONF_MAX_LIMIT_ZONES];
+    const char  *argv[10 + PE_CONF_MAX_LIMIT_ZONES];
 
     snprintf(subkey, sizeof(subkey), "pe:sub:%s:jobs", sub);
 
@@ -302,6 +337,7 @@ pe_subject_erase_ids(pe_backend_t *be, const char *sub, const char *id)
     argv[argc++] = sub;
     argv[argc++] = PE_GROUP;
     argv[argc++] = id ? id : "";
+    argv[argc++] = pe_subject_deleters(be, deleters, sizeof(deleters));
 
     r = pe_store_argv(be->store, argc, argv, NULL);
 

@@ -487,7 +487,7 @@ pe_wcall_done(pe_wjob_t *j, CURLcode cc)
     }
 
     if (j->step == PE_W_CANCEL) {
-        pe_log(PE_LOG_INFO, "job %s canceled at %s", j->id,
+        pe_log(PE_LOG_INFO, "job %s: canceled or deleted at %s", j->id,
                j->provider->conf->name);
         pe_wjob_ack(w, j->entry);
         pe_wjob_free(j);

@@ -178,6 +178,9 @@ pe_intake_take(pe_worker_t *w, const char *entry, redisReply *fields)
     pe_wjob_copy(j->model, sizeof(j->model), pe_job_field(r, "model"));
     pe_wjob_copy(j->grp, sizeof(j->grp), pe_job_field(r, "grp"));
     j->task.model = j->model;
+    j->task.keep_output = w->be->conf.retain_output >= 0
+                          ? w->be->conf.retain_output
+                          : w->be->conf.retain_record;
     pe_intake_inputs(j, r);
 
     v = pe_job_field(r, "created");

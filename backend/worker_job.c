@@ -253,6 +253,14 @@ pe_wjob_finish(pe_wjob_t *j, pe_job_state_e state)
 
     if (rc == 1) {
         pe_retention_job_ended(j->worker->be, j->id, j->sub, state);
+
+        if (j->provider->ops->deletes_ended && j->task.cancel_url[0]
+            && state != PE_JOB_CANCELED)
+        {
+            pe_retention_remote(j->worker->be, j->id,
+                                state == PE_JOB_SUCCEEDED);
+        }
+
         pe_wjob_count(j, state);
         pe_log(PE_LOG_INFO, "job %s %s%s%s", j->id, pe_job_state_name(state),
                state == PE_JOB_FAILED ? ": " : "",

@@ -90,8 +90,18 @@ ok(defined $b64 && decode_base64($b64) eq $png,
    '... the image inline as a data URI, byte for byte');
 is_deeply([sort keys %{ $sub->{headers} }],
           [qw(accept authorization content-length content-type host
-              user-agent)],
+              user-agent x-fal-object-lifecycle-preference x-fal-store-io)],
           '... and no other header: no cookie, no context, no address');
+is($sub->{headers}{'x-fal-store-io'}, '0',
+   '... X-Fal-Store-IO: 0, fal keeps no copy of the payload');
+is_deeply(decode_json($sub->{headers}{'x-fal-object-lifecycle-preference'}
+                      // '{}'),
+          { expiration_duration_seconds => 86400 },
+          '... the files it makes kept as long as the output\'s retention, '
+          . '24h');
+my @later = grep { $_->{method} ne 'POST' } @$reqs;
+ok(@later && !grep({ exists $_->{headers}{'x-fal-store-io'} } @later),
+   '... on the submission only');
 my $all = join "\n", map { JSON::PP->new->canonical->encode($_) } @$reqs;
 ok(index($all, $alice_sub) < 0 && index($all, $alice) < 0
    && $all !~ /subject-|Privacy-Context|127\.0\.0\.1:\d+\/v1/i,

@@ -7,6 +7,8 @@
 # growing, until the task has ended and the DELETE takes its record.
 # Meanwhile nothing of the subject is held: the record is gone at once,
 # the stream holds only the cancel (the job id, the provider, the URL).
+# An ended task's record is deleted too: at once when the job failed,
+# was deleted or erased; with the output when its retention ends.
 
 use strict;
 use warnings;
@@ -40,7 +42,9 @@ my $sport = do {
 
 # polled (no callbacks): the held job may see "running" before or after
 # the erasure, and must not come back either way
-my $s = PEBackend->new(extra => <<"CONF");
+# outputs kept 3 s here: what ModelArk keeps goes with them
+my $s = PEBackend->new(retention => 'upload=0 output=3s record=30d prompt=0',
+                       extra => <<"CONF");
 provider seedance type=seedance base=http://127.0.0.1:$sport key_env=PE_TEST_ARK_KEY poll=1s;
 model $MODEL provider=seedance inputs=image?;
 CONF
@@ -169,6 +173,56 @@ $log = $t->read_file('backend.log') // '';
 like($log, qr/job \Q$cid\E erased while in flight/,
      '... the backend learned of it at the answer');
 unlike($log, qr/alice|carol|secret/, '... nothing of the subject logged');
+ok(wait_for(3, sub {
+       !@{ $t->redis_query($s->rport, ['XRANGE', 'pe:jobs', '-', '+'])
+           // [] } }),
+   '... and nothing left in the stream');
+
+# --- ended tasks: ModelArk keeps a task's record (the prompt, the images)
+# --- for 7 days; deleted once the job's output goes, or at once
+
+sub ended_job {
+    my ($who, $prompt) = @_;
+    my $r = $s->upload(context => ctx($who),
+                       parts => [['prompt', undef, undef, $prompt],
+                                 ['model', undef, undef, $MODEL]]);
+    my $id = $r->{json}{id} // 'none';
+    my $rid = $s->remote_id($id);
+    my $st = $s->wait_status($id, $RUN + 6, 'succeeded', 'failed');
+    return ($id, $rid, $st);
+}
+
+my ($fid, $frid, $fst) = ended_job('alice', 'FAIL-ME in the secret garden');
+is($fst, 'failed', 'a job whose task failed');
+ok(wait_for(3, sub { task($frid)->{deleted} }),
+   '... its task deleted at ModelArk at once: no output to wait for')
+    or diag(explain(task($frid)));
+isnt($s->record($fid)->{status}, undef, '... its record kept here');
+
+my ($oid, $orid, $ost) = ended_job('alice', 'the secret garden at noon');
+is($ost, 'succeeded', 'a job that succeeded');
+ok(!task($orid)->{deleted}, '... its task kept at ModelArk while its output '
+   . 'is (its video_url is the output)');
+ok(wait_for(6, sub { task($orid)->{deleted} }),
+   '... and deleted there once the output\'s retention (3 s) ended')
+    or diag(explain(task($orid)));
+is($s->record($oid)->{status}, 'expired', '... the job expired here');
+
+my ($did, $drid) = ended_job('bob', 'the secret garden at dawn');
+my ($eid, $erid) = ended_job('bob', 'the secret garden at dusk');
+is($s->delete("/v1/jobs/$eid", ctx('bob'))->{status}, 200,
+   'a job that succeeded, deleted by its user before its output expired');
+ok(wait_for(3, sub { task($erid)->{deleted} }),
+   '... its task deleted at ModelArk at once')
+    or diag(explain(task($erid)));
+is($s->delete('/v1/subjects/me', ctx('bob'))->{json}{jobs}, 1,
+   'bob erases himself: his other ended job');
+ok(wait_for(3, sub { task($drid)->{deleted} }),
+   '... its task deleted at ModelArk too')
+    or diag(explain(task($drid)));
+my @dels = map { @{ task($_)->{deletes} // [] } } ($frid, $orid, $drid, $erid);
+is_deeply([sort map { $_->{answer} } @dels], [200, 200, 200, 200],
+          '... one DELETE each, all taken');
 ok(wait_for(3, sub {
        !@{ $t->redis_query($s->rport, ['XRANGE', 'pe:jobs', '-', '+'])
            // [] } }),
