@@ -17,8 +17,9 @@ WARN         := -Wall -Wextra -Werror
 FUZZ_SECONDS ?= 10
 FUZZ_CC      ?= clang
 
-# lib/: the pure C (parsers, rate arithmetic, signatures), no nginx types,
-# shared by the module, the backend, the unit tests, fuzzers and bench
+# lib/: the pure C (parsers, rate arithmetic, signatures, the metadata
+# stripper), no nginx types, shared by the module, the backend, the unit
+# tests, fuzzers and bench
 LIB_SRCS     := $(wildcard lib/pe_*.c)
 LIB_HDRS     := $(wildcard lib/pe_*.h)
 MODULE_SRCS  := $(wildcard ngx_module/*.c ngx_module/*.h) $(LIB_SRCS) \

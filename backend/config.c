@@ -44,6 +44,7 @@ static int pe_conf_retention(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_upload_max_size(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_provider(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_model(pe_parse_t *p, int argc, char **argv);
+static int pe_conf_strip_metadata(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_residency_rule(pe_parse_t *p, int argc, char **argv);
 static int pe_conf_subject_zones(pe_parse_t *p, int argc, char **argv);
 
@@ -58,7 +59,8 @@ static const pe_directive_t  pe_directives[] = {
     { "retention", 1, 4, pe_conf_retention },
     { "upload_max_size", 1, 3, pe_conf_upload_max_size },
     { "provider", 2, 9, pe_conf_provider },
-    { "model", 2, 4, pe_conf_model },
+    { "model", 2, 5, pe_conf_model },
+    { "strip_metadata", 1, 1, pe_conf_strip_metadata },
     { "residency", 2, 2, pe_conf_residency_rule },
     { "subject_limit_zones", 1, PE_CONF_MAX_ARGS - 2, pe_conf_subject_zones },
     { NULL, 0, 0, NULL }
@@ -689,10 +691,16 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
                 return -1;
             }
 
+        } else if (strcmp(argv[a], "strip=off") == 0) {
+            m->strip_off = 1;
+
+        } else if (strcmp(argv[a], "strip=on") == 0) {
+            m->strip_off = 0;
+
         } else {
             return pe_fail(p, "invalid parameter \"%s\" in \"model\" "
-                           "directive, expected provider=NAME, inputs= or "
-                           "fields=", argv[a]);
+                           "directive, expected provider=NAME, inputs=, "
+                           "fields= or strip=", argv[a]);
         }
     }
 
@@ -710,6 +718,27 @@ pe_conf_model(pe_parse_t *p, int argc, char **argv)
 
     return pe_fail(p, "model \"%s\" names provider \"%s\", which is not "
                    "declared above", argv[1], provider);
+}
+
+
+/* strip_metadata on|off: off only where every model needs the originals */
+static int
+pe_conf_strip_metadata(pe_parse_t *p, int argc, char **argv)
+{
+    (void) argc;
+
+    if (strcmp(argv[1], "on") == 0) {
+        p->conf->strip_metadata = 1;
+
+    } else if (strcmp(argv[1], "off") == 0) {
+        p->conf->strip_metadata = 0;
+
+    } else {
+        return pe_fail(p, "invalid value \"%s\" in \"strip_metadata\" "
+                       "directive, it must be \"on\" or \"off\"", argv[1]);
+    }
+
+    return 0;
 }
 
 
@@ -878,6 +907,8 @@ pe_conf_defaults(pe_conf_t *c)
     c->retain_output = 24 * 3600;
     c->retain_record = 30 * 86400;
     c->retain_prompt = 0;
+
+    c->strip_metadata = 1;
 
     /* roomier than the shipped edge's caps, which come first */
     c->max_image = 20 * 1024 * 1024;

@@ -32,8 +32,9 @@
 
 
 /*
- * model NAME provider=P [inputs=ROLE[?],...|none] [fields=ROLE:NAME,...]:
- * without inputs=, one image or video as "file", as before (legacy).
+ * model NAME provider=P [inputs=ROLE[?],...|none] [fields=ROLE:NAME,...]
+ * [strip=off]: without inputs=, one image or video as "file", as before
+ * (legacy).
  */
 typedef struct {
     char                 *name;
@@ -46,6 +47,7 @@ typedef struct {
     size_t                ninputs;         /* 0 and !legacy: text only */
     char                 *fields[PE_ROLES];  /* by role: the provider's
                                                 field, or NULL */
+    int                   strip_off;       /* strip=off: the originals */
 } pe_conf_model_t;
 
 /* does the model take the role?  Its index in inputs, or -1 */
@@ -83,6 +85,8 @@ typedef struct {
     long                  retain_output;
     long                  retain_record;
     long                  retain_prompt;
+
+    int                   strip_metadata;  /* on unless configured off */
 
     /* upload_max_size: bytes of one input, by its type's kind */
     uint64_t              max_image;

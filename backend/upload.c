@@ -27,6 +27,7 @@
 #include "pe_media_type.h"
 #include "pe_multipart.h"
 #include "pe_sniff.h"
+#include "pe_strip.h"
 #include "providers.h"
 #include "reply.h"
 #include "spool.h"
@@ -70,6 +71,10 @@ typedef struct {
     int                   sniffed;
     uint64_t              size;
     uint64_t              max_size;    /* its kind's upload_max_size */
+    pe_strip_t           *strip;       /* its metadata going, or NULL */
+    uint64_t              stored;      /* bytes in the spool */
+    char                  stripped[16];  /* the record's: items removed,
+                                            "off" or "unsupported" */
 } pe_upload_media_t;
 
 
@@ -168,6 +173,74 @@ pe_upload_type_fits(int field, const char *type, size_t len)
 }
 
 
+/* what the stripper leaves of a file, into its spool file */
+static int
+pe_upload_spool_out(void *data, const unsigned char *p, size_t n)
+{
+    pe_upload_media_t  *m = data;
+
+    if (pe_spool_write(m->spool, p, n) != 0) {
+        return -1;
+    }
+
+    m->stored += n;
+
+    return 0;
+}
+
+
+/*
+ * Metadata goes before a byte is stored: unless strip_metadata is off, or
+ * the model, if its part came first, says strip=off (one that comes after
+ * the file is too late: the file is stripped, as the record says).
+ */
+static int
+pe_upload_strip_begin(pe_upload_t *u, pe_upload_media_t *m)
+{
+    int                     nomem;
+    const pe_conf_model_t  *model;
+
+    model = u->seen[PE_FIELD_MODEL]
+            ? pe_conf_find_model(&u->be->conf, u->model) : NULL;
+
+    if (!u->be->conf.strip_metadata || (model && model->strip_off)) {
+        snprintf(m->stripped, sizeof(m->stripped), "off");
+        return 0;
+    }
+
+    m->strip = pe_strip_new(m->media_type, strlen(m->media_type),
+                            pe_upload_spool_out, m, &nomem);
+
+    if (m->strip == NULL) {
+        if (nomem) {
+            return pe_upload_refuse(u, 503, "out_of_memory", NULL);
+        }
+
+        snprintf(m->stripped, sizeof(m->stripped), "unsupported");
+    }
+
+    return 0;
+}
+
+
+/* a stripper's answer: the file refused if it cannot be read as its type */
+static int
+pe_upload_strip_rc(pe_upload_t *u, pe_upload_media_t *m, int rc)
+{
+    if (rc == PE_STRIP_ERROR) {
+        return pe_upload_refuse_input(u, 415, "upload_malformed",
+                                      pe_field_names[m->field],
+                                      pe_strip_error(m->strip));
+    }
+
+    if (rc != PE_STRIP_OK) {
+        return pe_upload_refuse(u, 503, "spool_unavailable", NULL);
+    }
+
+    return 0;
+}
+
+
 static int
 pe_upload_part_begin(void *data, const pe_mp_part_t *part)
 {
@@ -246,7 +319,7 @@ pe_upload_part_begin(void *data, const pe_mp_part_t *part)
         return pe_upload_refuse(u, 503, "spool_unavailable", NULL);
     }
 
-    return 0;
+    return pe_upload_strip_begin(u, m);
 }
 
 
@@ -324,11 +397,16 @@ pe_upload_part_data(void *data, const unsigned char *p, size_t n)
                                           "larger than its type may be");
         }
 
-        if (pe_spool_write(m->spool, p, n) != 0) {
+        m->size += n;
+
+        if (m->strip) {
+            return pe_upload_strip_rc(u, m, pe_strip_feed(m->strip, p, n));
+        }
+
+        if (pe_upload_spool_out(m, p, n) != 0) {
             return pe_upload_refuse(u, 503, "spool_unavailable", NULL);
         }
 
-        m->size += n;
         return 0;
 
     case PE_FIELD_PROMPT:
@@ -356,6 +434,7 @@ pe_upload_part_data(void *data, const unsigned char *p, size_t n)
 static int
 pe_upload_part_end(void *data)
 {
+    int                 rc;
     pe_upload_t        *u = data;
     pe_upload_media_t  *m;
 
@@ -363,8 +442,22 @@ pe_upload_part_end(void *data)
         m = &u->media[u->nmedia - 1];
         u->field = PE_FIELD_NONE;
 
-        if (!m->sniffed) {
-            return pe_upload_sniff(u, m, 1);
+        if (!m->sniffed && pe_upload_sniff(u, m, 1) != 0) {
+            return -1;
+        }
+
+        if (m->strip) {
+            rc = pe_upload_strip_rc(u, m, pe_strip_finish(m->strip));
+
+            if (rc == 0) {
+                snprintf(m->stripped, sizeof(m->stripped), "%u",
+                         pe_strip_removed(m->strip));
+            }
+
+            pe_strip_free(m->strip);
+            m->strip = NULL;
+
+            return rc;
         }
     }
 
@@ -579,7 +672,7 @@ static int
 pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
 {
     char          key[64], subkey[128], created[32];
-    char          roles[64], names[PE_JOB_FILES][2][32];
+    char          roles[64], names[PE_JOB_FILES][3][32];
     char          sizes[PE_JOB_FILES][32];
     size_t        argc, k;
     redisReply   *r;
@@ -613,10 +706,14 @@ pe_upload_store(pe_upload_t *u, const pe_conf_model_t *model, int priv)
                  pe_job_input_suffix((unsigned) k));
         snprintf(names[k][1], sizeof(names[k][1]), "size%s",
                  pe_job_input_suffix((unsigned) k));
+        snprintf(names[k][2], sizeof(names[k][2]), "stripped%s",
+                 pe_job_input_suffix((unsigned) k));
+        /* what the spool holds: after stripping, as the worker checks */
         snprintf(sizes[k], sizeof(sizes[k]), "%llu",
-                 (unsigned long long) u->media[k].size);
+                 (unsigned long long) u->media[k].stored);
         argv[argc++] = names[k][0];   argv[argc++] = u->media[k].media_type;
         argv[argc++] = names[k][1];   argv[argc++] = sizes[k];
+        argv[argc++] = names[k][2];   argv[argc++] = u->media[k].stripped;
     }
 
     argv[argc++] = "inputs";      argv[argc++] = roles;
@@ -778,6 +875,9 @@ pe_upload_free_files(pe_upload_t *u)
     size_t  k;
 
     for (k = 0; k < u->nmedia; k++) {
+        pe_strip_free(u->media[k].strip);
+        u->media[k].strip = NULL;
+
         if (u->media[k].spool) {
             pe_spool_abort(u->media[k].spool);
             u->media[k].spool = NULL;

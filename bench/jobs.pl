@@ -7,7 +7,9 @@
 #     parsed as it streams, spooled encrypted and fsync'd, the job in Redis
 #     before the 202), against nginx alone taking the same upload and
 #     answering 202 itself (a sink behind the same proxy);
-#  2. the backend's resident memory while one 500 MB video streams into
+#  2. the same jobs into a backend that strips metadata (the default)
+#     against one with strip_metadata off: what stripping costs;
+#  3. the backend's resident memory while one 500 MB video streams into
 #     it: before, the most seen during, and after.
 #
 # The worker runs as in production but its provider is a closed port: it
@@ -27,7 +29,7 @@ use PEBench;
 my $MODEL = 'fal-ai/kling-video/v2.1/standard/image-to-video';
 my $B = 'benchBoundary51e2';
 
-my ($bport, $rport, $bpid);
+my ($bport, $bport2, $rport, $bpid);
 
 sub setup {
     my ($t) = @_;
@@ -38,7 +40,7 @@ sub setup {
     $t->write_file('context.key', 'k' x 32);
     $t->write_file('data.key', '0123456789abcdef' x 4);
     local $ENV{PE_BENCH_FAL_KEY} = 'unused';
-    $bpid = $t->backend(<<"CONF");
+    my $conf = <<"CONF";
 listen        127.0.0.1:$bport;
 redis         127.0.0.1:$rport;
 spool         $d/spool;
@@ -49,6 +51,15 @@ retention     upload=0 output=24h record=30d prompt=0;
 provider      fal base=http://127.0.0.1:1 key_env=PE_BENCH_FAL_KEY timeout=5s;
 model         "$MODEL" provider=fal;
 CONF
+    $bpid = $t->backend($conf);
+    # the same, metadata left in: what stripping costs
+    $bport2 = $t->port('backend2');
+    (my $conf2 = $conf) =~ s/127\.0\.0\.1:$bport;/127.0.0.1:$bport2;/;
+    mkdir "$d/spool2";
+    $conf2 =~ s{\Q$d/spool\E}{$d/spool2};
+    my $f = $t->write_file('backend2.conf', "${conf2}strip_metadata off;\n");
+    $t->spawn('backend2', $PETest::BACKEND, '-c', $f);
+    wait_port($bport2, 10) or die "the second backend did not start";
 }
 
 my $http = <<'NGX';
@@ -61,6 +72,11 @@ my $http = <<'NGX';
 
     upstream backend {
         server 127.0.0.1:%%PORT_backend%%;
+        keepalive 32;
+    }
+
+    upstream backend2 {
+        server 127.0.0.1:%%PORT_backend2%%;
         keepalive 32;
     }
 
@@ -81,6 +97,18 @@ my $http = <<'NGX';
             proxy_set_header Connection "";
             proxy_set_header Privacy-Context $privacy_context;
             proxy_pass http://backend;
+        }
+
+        # the same, into the backend that strips nothing
+        location = /v1/jobs-unstripped {
+            privacy_require ai_processing;
+            privacy_upload_max_size 1m;
+            privacy_upload_type image/png 1m;
+            privacy_upload_sniff on;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Privacy-Context $privacy_context;
+            proxy_pass http://backend2/v1/jobs;
         }
 
         # nginx alone: the same upload read and answered 202
@@ -104,8 +132,20 @@ my $b = PEBench->new(http => $http, setup => \&setup);
 my $t = $b->t;
 
 srand(20261122);
-my $png = sample('png', 64);
-$png .= pack('C*', map { int(rand(256)) } 1 .. 100 * 1024 - length $png);
+# a well-formed PNG (the stripper reads its chunks) of random pixels' size
+require Compress::Zlib;
+sub png_chunk {
+    my ($type, $data) = @_;
+    return pack('N', length $data) . $type . $data
+         . pack('N', Compress::Zlib::crc32($type . $data));
+}
+my $png = substr(sample('png', 64), 0, 33);      # signature and IHDR
+my $idat = pack('C*', map { int(rand(256)) } 1 .. 100 * 1024 - 33 - 24);
+# and what a phone or an editor writes beside the pixels, 2 KB of it
+$png .= png_chunk('tEXt', "Comment\0" . ('note ' x 200))
+      . png_chunk('tIME', "\x07\xea\x0c\x01\x0c\x00\x00");
+$idat = substr($idat, 0, length($idat) - length($png) + 33);
+$png .= png_chunk('IDAT', $idat) . png_chunk('IEND', '');
 my $body = $t->write_file('job.bin', multipart_body($B,
     ['file', 'cat.png', 'image/png', $png],
     ['prompt', undef, undef, 'a cat surfing'],
@@ -119,6 +159,15 @@ $b->compare('jobs accepted: edge+backend vs nginx', '/bare', '/v1/jobs',
                      PE_BENCH_TYPE => "multipart/form-data; boundary=$B" },
             headers => ['Cookie: pe_consent=ai_processing:1; session=bench']);
 
+my %post = (script => 'bench/post.lua',
+            env => { PE_BENCH_BODY => $body,
+                     PE_BENCH_TYPE => "multipart/form-data; boundary=$B" },
+            headers => ['Cookie: pe_consent=ai_processing:1; session=bench']);
+$b->compare('A/A: stripping off vs itself', '/v1/jobs-unstripped',
+            '/v1/jobs-unstripped', %post);
+$b->compare('stripping on vs off (target 0.95)', '/v1/jobs-unstripped',
+            '/v1/jobs', %post);
+
 my $jobs = $t->redis_query($rport, ['XLEN', 'pe:jobs']);
 print "  jobs recorded in Redis during the run: $jobs\n";
 
@@ -131,7 +180,9 @@ sub rss_kb {
 }
 
 my $size = ($ENV{BENCH_VIDEO_MB} // 500) * 1024 * 1024;
-my $head = sample('mp4', 4096);
+# ftyp, then one mdat box of the rest: well formed to the stripper
+my $ftyp = substr(sample('mp4', 64), 0, 32);
+my $head = $ftyp . pack('N', $size - 32) . 'mdat';
 my $pre = "--$B\r\nContent-Disposition: form-data; name=\"file\"; "
         . "filename=\"v.mp4\"\r\nContent-Type: video/mp4\r\n\r\n";
 my $post = "\r\n--$B\r\nContent-Disposition: form-data; name=\"model\""

@@ -124,6 +124,12 @@ fails($good . "listen 127.0.0.1:1;\n", qr/"listen" directive is duplicate/,
 fails($good . "model a provider=fal { }\n", qr/unexpected "\{"/,
       'a block');
 fails("\0\0\0", qr/NUL byte/, 'binary garbage');
+fails($good . "strip_metadata maybe;\n",
+      qr/invalid value "maybe" in "strip_metadata" directive, it must be "on" or "off"/,
+      'strip_metadata: neither on nor off');
+fails($good . "model m provider=fal strip=no;\n",
+      qr/invalid parameter "strip=no" in "model" directive/,
+      'model: strip= neither on nor off');
 fails($good . "residency EEA region=eu;\n",
       qr/invalid group "EEA" in "residency" directive/, 'residency: a group');
 fails($good . "residency eea region=eu,,us;\n",

@@ -20,6 +20,7 @@ use Time::HiRes qw(sleep);
 
 use lib 't/lib';
 use PETest;
+use PEShipped;
 
 my $t = PETest->new;
 my $top = $PETest::TOP;
@@ -148,44 +149,20 @@ my ($jobs) = grep { /model=seedance-/ && /model=veo-/ }
              $readme =~ /```sh\n(.*?)```/sg;
 ok($jobs, 'the README has the text-only and two-frame jobs')
     or done_testing(), exit;
-my ($mkcat) = $readme =~ /^\$ (printf .*> cat\.png.*)$/m;
+my ($mkcat) = $readme =~ /^\$ (echo .*> cat\.png.*)$/m;
 ok($mkcat, '... and makes the cat.png they use') or done_testing(), exit;
 
-my $m = PETest->new;
+# the shipped conf/backend.conf and conf/nginx.conf made local as
+# scripts/run.sh makes them, the stand-ins of Veo and Seedance behind
+# them, the providers not asked for here pointed at a port nothing listens
+# on (t/lib/PEShipped.pm)
+my $S = PEShipped->new(providers => [qw(seedance veo)],
+                       public_url => 'backend');
+my $m = $S->t;
 my $md = $m->dir;
-my $rport = $m->redis;
-my $vport = $m->standin('veo', key => 'gemini-key');
-my $aport = $m->standin('seedance', key => 'ark-key');
-my $bport = $m->port('backend');
-mkdir "$md/spool";
 mkdir "$md/cwd";
-$m->write_file('privacy.key', 'k' x 32);
-$m->write_file('data.key', 'd' x 32);
-
-# conf/backend.conf as scripts/run.sh rewrites it; the providers not
-# asked for here are pointed at a port nothing listens on
-my $bconf = $m->read_file("$top/conf/backend.conf");
-$bconf =~ s{/var/lib/privacy-edge/spool}{$md/spool}g;
-$bconf =~ s{/etc/privacy-edge/}{$md/}g;
-$bconf =~ s{127\.0\.0\.1:6379}{127.0.0.1:$rport}g;
-$bconf =~ s{127\.0\.0\.1:9000}{127.0.0.1:$bport}g;
-$bconf =~ s{^public_url .*}{public_url http://127.0.0.1:$bport;}m;
-$bconf =~ s{base=https://generativelanguage\.googleapis\.com}
-           {base=http://127.0.0.1:$vport}g;
-$bconf =~ s{base=https://ark\.ap-southeast\.bytepluses\.com}
-           {base=http://127.0.0.1:$aport}g;
-$bconf =~ s{base=https://\S+}{base=http://127.0.0.1:9}g;
-my $bpid;
-{
-    local @ENV{qw(FAL_KEY REPLICATE_API_TOKEN REPLICATE_WEBHOOK_SECRET
-                  KLING_ACCESS_KEY KLING_SECRET_KEY GEMINI_API_KEY
-                  ARK_API_KEY)}
-        = ('fal-key', 'r8-token', 'whsec_' . encode_base64('s' x 24, ''),
-           'kling-ak', 'kling-sk', 'gemini-key', 'ark-key');
-    $bpid = $m->backend($bconf);
-}
-$m->nginx_start($m->shipped_http(redis => $rport, backend => $bport));
-my $eport = $m->port;
+my $bpid = $S->bpid;
+my $eport = $S->eport;
 
 # each command as written, the edge's address moved to the test's port;
 # curl adds the status after the body

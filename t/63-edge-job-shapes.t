@@ -36,14 +36,14 @@ use strict;
 use warnings;
 
 use Test::More;
-use Digest::SHA qw(sha256_hex hmac_sha256);
+use Digest::SHA qw(sha256_hex);
 use JSON::PP;
 use MIME::Base64 qw(decode_base64);
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
 use PETest;
-use PEBackend;
+use PEShipped;
 
 my $t = PETest->new;
 my $d = $t->dir;
@@ -53,15 +53,41 @@ my $d = $t->dir;
 my $have_ffmpeg = system('ffmpeg -version >/dev/null 2>&1') == 0;
 
 # a file made by ffmpeg from a lavfi source, or a sample when there is none
+# Files without metadata, so that the backend's stripper leaves them as
+# they are and each input can be checked byte for byte (t/66 tests the
+# stripping): ffmpeg's encoder tags off, and what it still writes in an
+# MP4 (udta, meta) made free boxes of zeros here, apart from the C code
 sub media {
     my ($name, $fallback, @args) = @_;
     if ($have_ffmpeg) {
         my @cmd = ('ffmpeg', '-nostdin', '-loglevel', 'error', '-y',
-                   '-f', 'lavfi', @args, "$d/$name");
-        return $t->read_file($name) if system(@cmd) == 0;
+                   '-f', 'lavfi', @args, '-map_metadata', '-1',
+                   '-fflags', '+bitexact', '-flags', '+bitexact',
+                   "$d/$name");
+        if (system(@cmd) == 0) {
+            my $f = $t->read_file($name);
+            return $name =~ /\.mp4$/ ? free_metadata_boxes($f) : $f;
+        }
         diag("ffmpeg failed: @cmd");
     }
     return $fallback->();
+}
+
+sub free_metadata_boxes {
+    my ($f, $from, $to) = @_;
+    ($from, $to) = (0, length $f) unless defined $from;
+    my $at = $from;
+    while ($at + 8 <= $to) {
+        my ($size, $type) = unpack('Na4', substr($f, $at, 8));
+        last if $size < 8 || $at + $size > $to;
+        if ($type eq 'udta' || $type eq 'meta') {
+            substr($f, $at + 4, $size - 4) = 'free' . ("\0" x ($size - 8));
+        } elsif ($type =~ /^(?:moov|trak|mdia|minf|stbl)$/) {
+            $f = free_metadata_boxes($f, $at + 8, $at + $size);
+        }
+        $at += $size;
+    }
+    return $f;
 }
 
 my %M = (
@@ -95,115 +121,34 @@ cmp_ok(length($M{$_}), '<', 1024 * 1024, "the $_ is under 1 MiB (inline)")
 
 # --- providers, Redis, the backend under the shipped backend.conf ------------
 
-my %KEY = (FAL_KEY => 'fal-key-SECRET-e2e-63',
-           REPLICATE_API_TOKEN => $PEBackend::REPLICATE_TOKEN,
-           REPLICATE_WEBHOOK_SECRET => $PEBackend::REPLICATE_WHSEC,
-           KLING_ACCESS_KEY => 'kling-access-e2e-63',
-           KLING_SECRET_KEY => 'kling-secret-SECRET-e2e-63',
-           ARK_API_KEY => 'ark-SECRET-e2e-63',
-           GEMINI_API_KEY => 'AIza-SECRET-e2e-63');
-
-my $rport = $t->redis;
-my %sport = (
-    fal => $t->standin('fal', key => $KEY{FAL_KEY}, run => 0.6),
-    replicate => $t->standin('replicate', key => $KEY{REPLICATE_API_TOKEN},
-                             run => 0.6,
-                             webhook_key => $KEY{REPLICATE_WEBHOOK_SECRET}),
-    kling => $t->standin('kling', key => "$KEY{KLING_ACCESS_KEY}:"
-                                         . "$KEY{KLING_SECRET_KEY}",
-                         run => 0.6),
-    seedance => $t->standin('seedance', key => $KEY{ARK_API_KEY}, run => 0.6),
-    veo => $t->standin('veo', key => $KEY{GEMINI_API_KEY}, run => 0.6),
-);
-my @PROVIDERS = sort keys %sport;
-my $bport = $t->port('backend');
-my $eport = $t->port;                     # the edge
-my $EDGE = "http://127.0.0.1:$eport";
-
 # What the shipped backend.conf has no model for: Kling's first and last
 # frame, fal's image with a reference video, fal's image with a voice.
-my $EXTRA = <<'EOF';
+my $EXTRA = <<'CONF';
 # t/63: shapes the shipped configuration has no model for
 model kling-v1-6 provider=kling inputs=image,last_frame;
 model fal-ai/wan/v2.2-14b/animate/move provider=fal inputs=image,video;
 model fal-ai/kling-video/v1/standard/ai-avatar provider=fal
       inputs=image,audio;
-EOF
+CONF
 
-# conf/backend.conf as an operator switches it on: the Seedance and Veo
-# examples uncommented as written (if they still are comments), then every
-# address, path and base moved here (as scripts/run.sh does), and nothing
-# else changed
-sub shipped_backend_conf {
-    my $conf = $t->read_file("$PETest::TOP/conf/backend.conf")
-        // die "conf/backend.conf: $!";
-    my ($on, $out) = (0, '');
-    for my $line (split /^/, $conf) {
-        if ($line =~ /^# (provider\s+(?:seedance|veo)\s.*)/s) {
-            ($on, $line) = (1, $1);
-        } elsif ($on && $line =~ /^#(\s{5,}\S.*)/s) {
-            $line = $1;
-        } elsif ($line =~ /^# (model\s+\S+\s+provider=(?:seedance|veo)\s.*)/s) {
-            ($on, $line) = (0, $1);
-        } else {
-            $on = 0;
-        }
-        $out .= $line;
-    }
-    my @subst = (
-        [qr{^listen\s+127\.0\.0\.1:9000;}m, "listen        127.0.0.1:$bport;"],
-        [qr{^redis\s+127\.0\.0\.1:6379;}m, "redis         127.0.0.1:$rport;"],
-        [qr{/var/lib/privacy-edge/spool}, "$d/spool"],
-        [qr{/etc/privacy-edge/privacy\.key}, "$d/privacy.key"],
-        [qr{/etc/privacy-edge/data\.key}, "$d/data.key"],
-        [qr{^public_url\s+\S+;}m, "public_url    $EDGE;"],
-        [qr{base=https://queue\.fal\.run\b(?=\s+key_env=FAL_KEY\b)},
-         "base=http://127.0.0.1:$sport{fal}"],
-        [qr{base=https://api\.replicate\.com\b},
-         "base=http://127.0.0.1:$sport{replicate}"],
-        [qr{base=https://api-singapore\.klingai\.com\b},
-         "base=http://127.0.0.1:$sport{kling}"],
-        [qr{base=https://ark\.ap-southeast\.bytepluses\.com\b},
-         "base=http://127.0.0.1:$sport{seedance}"],
-        [qr{base=https://generativelanguage\.googleapis\.com\b},
-         "base=http://127.0.0.1:$sport{veo}"],
-    );
-    for my $s (@subst) {
-        my ($re, $to) = @$s;
-        $out =~ s/$re/$to/g
-            or die "conf/backend.conf: nothing matches $re any more";
-    }
-    # no active line may still name a real provider or a system path
-    for (split /\n/, $out) {
-        next if /^\s*#/;
-        die "conf/backend.conf: a line the test does not know: $_"
-            if m{https://|/etc/|/var/};
-    }
-    return $out . $EXTRA;
-}
-
-mkdir "$d/spool";
-$t->write_file('privacy.key', 'k' x 32);    # the edge's privacy_key
-$t->write_file('data.key', '0123456789abcdef' x 4);
-my $bconf = shipped_backend_conf();
-my $bpid;
-{
-    local @ENV{keys %KEY} = values %KEY;
-    my $f = $t->write_file('check.conf', $bconf);
-    my $out = `$PETest::BACKEND -t -c $f 2>&1`;
-    is($? >> 8, 0, 'the shipped backend.conf (Seedance and Veo switched on) '
-       . 'with the test\'s models passes -t') or diag($out);
-    $bpid = $t->backend($bconf);
-}
-
-# the edge: the shipped nginx.conf, its upstream the backend
-$t->nginx_start($t->shipped_http(redis => $rport, backend => $bport),
-                workers => 2, error_log_level => 'notice');
+# the five stand-ins, Redis, the backend under conf/backend.conf as an
+# operator switches it on (the Seedance and Veo examples uncommented as
+# written, if they still are comments; every address, path and base moved
+# here, as scripts/run.sh does; nothing else changed) with the lines above,
+# and the edge under the shipped nginx.conf: t/lib/PEShipped.pm
+my $S = PEShipped->new(t => $t, extra => $EXTRA, run => 0.6,
+                       nginx => { workers => 2,
+                                  error_log_level => 'notice' });
+is($S->check_rc, 0, 'the shipped backend.conf (Seedance and Veo switched on) '
+   . 'with the test\'s models passes -t') or diag($S->check_out);
+my %KEY = %{ $S->provider_keys };
+my $rport = $S->rport;
+my @PROVIDERS = $S->providers;
+my $bpid = $S->bpid;
+my $eport = $S->eport;                    # the edge
+my $EDGE = $S->edge;
 
 # --- the user's side: uploads and reads through the edge --------------------
-
-my $B = 'alice-form-7e21';
-my $n = 0;
 
 sub part {
     my ($role, $what) = @_;
@@ -211,63 +156,19 @@ sub part {
 }
 sub field { [$_[0], undef, undef, $_[1]] }
 
-# One user per upload (her own session, her own address): the shipped
-# limits allow 6 uploads a minute per user and 11 per address, and this
-# test makes more than that.  Each upload carries what must go no further
-# than the edge: the session and other cookies, a forwarded address, a
-# user agent, and the opt-in.
-sub upload {
-    my (@parts) = @_;
-    $n++;
-    my %u = (session => sprintf('sess-%02d-%08x', $n, int rand 2**32),
-             from => '127.0.0.' . (100 + $n),
-             xff => '198.51.100.' . (100 + $n),
-             ua => "Mozilla/5.0 (alice-phone-$n)");
-    my $body = multipart_body($B, @parts);
-    my $r = http($eport, "POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n"
-                 . "CF-IPCountry: DE\r\nUser-Agent: $u{ua}\r\n"
-                 . "X-Forwarded-For: $u{xff}\r\n"
-                 . "Cookie: pe_consent=ai_processing:1; "
-                 . "session=$u{session}; _ga=GA1.2.777.888\r\n"
-                 . "Content-Type: multipart/form-data; boundary=$B\r\n"
-                 . 'Content-Length: ' . length($body) . "\r\n"
-                 . "Connection: close\r\n\r\n$body",
-                 from => $u{from}, timeout => 15);
-    $r->{json} = eval { decode_json($r->{body}) } // {};
-    $r->{user} = \%u;
-    # the edge's pseudonym of the session (docs/directives.md,
-    # privacy_subject: HMAC-SHA256 under privacy_key, base64url)
-    $u{sub} = b64url(hmac_sha256($u{session}, 'k' x 32));
-    return $r;
-}
-
-sub edge_get {
-    my ($uri, $u) = @_;
-    my $r = http($eport, "GET $uri HTTP/1.1\r\nHost: localhost\r\n"
-                 . "Cookie: session=$u->{session}\r\nConnection: close\r\n\r\n",
-                 from => $u->{from});
-    $r->{json} = eval { decode_json($r->{body}) } // {};
-    return $r;
-}
+# One user per upload (her own session, her own address, PEShipped): the
+# shipped limits allow 6 uploads a minute per user and 11 per address, and
+# this test makes more than that.  Each upload carries what must go no
+# further than the edge: the session and other cookies, a forwarded
+# address, a user agent, and the opt-in.
+sub upload { $S->upload(@_) }
+sub edge_get { $S->edge_get(@_) }
 
 # every request every stand-in received
-sub all_requests {
-    return map { @{ $t->standin_requests($_) } } @PROVIDERS;
-}
+sub all_requests { $S->all_requests }
 
 # the submission carrying a prompt, at one stand-in (10 s at most)
-sub submission {
-    my ($who, $prompt) = @_;
-    my $deadline = time + 10;
-    while (time < $deadline) {
-        my @s = grep { $_->{method} eq 'POST'
-                       && index($_->{body} // '', $prompt) >= 0 }
-                @{ $t->standin_requests($who) };
-        return @s if @s;
-        sleep 0.05;
-    }
-    return ();
-}
+sub submission { $S->submission(@_) }
 
 my $LINK = qr{^\Q$EDGE\E/v1/media/[0-9a-f]{32}\d*\.\d+\.[\w-]+$};
 
@@ -296,13 +197,19 @@ sub fetched_is {
 my %HEADERS = map { $_ => [sort qw(accept authorization content-length
                                     content-type host user-agent)] }
               qw(fal replicate kling seedance);
+# fal's submission: keep no payload, and the files it makes only as long
+# as the output's retention
+$HEADERS{fal_submit} = [sort @{ $HEADERS{fal} },
+                        qw(x-fal-object-lifecycle-preference x-fal-store-io)];
 $HEADERS{veo} = [sort qw(accept content-length content-type host user-agent
                           x-goog-api-key)];
 
 sub nothing_of_the_user {
     my ($who, $req, $u, $name) = @_;
+    my $which = $who eq 'fal' && $req->{method} eq 'POST' ? 'fal_submit'
+                                                           : $who;
     is_deeply([sort grep { $_ ne 'expect' } keys %{ $req->{headers} }],
-              $HEADERS{$who}, "$name: no header but the provider's own "
+              $HEADERS{$which}, "$name: no header but the provider's own "
               . '(no cookie, context or address)');
     # the provider's own credential aside (Kling's is a JWT of its own,
     # checked below), the whole request as text

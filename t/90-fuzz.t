@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
-# A short libFuzzer run of each parser (FUZZ_SECONDS each, default 10),
-# with ASan and UBSan, from the seed corpus in fuzz/corpus.  `make fuzz`
+# A short libFuzzer run of each parser and of the metadata stripper
+# (FUZZ_SECONDS each, default 10), with ASan and UBSan, from the seed
+# corpus in fuzz/corpus.  `make fuzz`
 # runs them longer.  A crash, a sanitizer report or a broken oracle fails.
 
 use strict;
@@ -13,7 +14,7 @@ use File::Temp qw(tempdir);
 my $secs = $ENV{FUZZ_SECONDS} || 10;
 my @fuzzers = map { "build/fuzz/$_" } qw(fuzz_multipart fuzz_sniff
                                           fuzz_media_type fuzz_consent
-                                          fuzz_region fuzz_gpp);
+                                          fuzz_region fuzz_gpp fuzz_strip);
 
 for my $f (@fuzzers) {
     ok(-x $f, "$f is built") or next;

@@ -52,13 +52,77 @@ my %TYPE = (png => 'image/png', jpeg => 'image/jpeg', gif => 'image/gif',
             mp4 => 'video/mp4', mov => 'video/quicktime',
             webm => 'video/webm', html => 'text/html');
 
+# A file of the kind, $size bytes (default 1024): its leading bytes, then
+# filler that holds no CR (no multipart boundary can form by chance) in
+# the format's own frame, so the file is well formed to the metadata
+# stripper and has no metadata (it passes unchanged): PNG's filler is an
+# IDAT chunk before IEND, JPEG's scan data before EOI, WebP's its VP8
+# chunk, ISO BMFF's an mdat box.  Shorter than that frame: the leading
+# bytes cut.
 sub sample {
     my ($kind, $size) = @_;
     my $m = $MAGIC{$kind} // die "no sample $kind";
     $size //= 1024;
-    return substr($m, 0, $size) if $size <= length $m;
-    # filler that holds no CR, so no boundary can form by chance
-    return $m . ('x' x ($size - length $m));
+    my ($head, $tail, $fill) = _frame($kind, $size);
+    return substr($m, 0, $size) if !defined $head && $size <= length $m;
+    return $m . ('x' x ($size - length $m)) unless defined $head;
+    return substr($head . $tail, 0, $size)
+        if $size < length($head) + length($tail);
+    return $head . $fill->($size - length($head) - length($tail)) . $tail;
+}
+
+sub _chunk {
+    my ($type, $data) = @_;
+    require Compress::Zlib;
+    return pack('N', length $data) . $type . $data
+         . pack('N', Compress::Zlib::crc32($type . $data));
+}
+
+# (head, tail, filler of n bytes) of a well-formed file, or () for kinds
+# that are only their leading bytes
+sub _frame {
+    my ($kind, $size) = @_;
+    my $x = sub { 'x' x $_[0] };
+    if ($kind eq 'png') {
+        my $sig = "\x89PNG\r\n\x1a\n";
+        my $ihdr = _chunk('IHDR', "\x00\x00\x00\x01\x00\x00\x00\x01"
+                                  . "\x08\x06\x00\x00\x00");
+        my $iend = _chunk('IEND', '');
+        return ($sig . $ihdr, $iend,
+                sub { my $n = $_[0] - 12;
+                      $n >= 0 ? _chunk('IDAT', $x->($n)) : $x->($_[0]) });
+    }
+    if ($kind eq 'jpeg') {
+        my $app0 = "\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01"
+                 . "\x00\x00";
+        my $sof = "\xff\xc0\x00\x0b\x08\x00\x01\x00\x01\x01\x01\x11\x00";
+        my $sos = "\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00";
+        return ("\xff\xd8" . $app0 . $sof . $sos, "\xff\xd9", $x);
+    }
+    if ($kind eq 'webp') {
+        # a VP8 key frame's first bytes, then filler, padded to even
+        my $vp8 = "\x30\x01\x00\x9d\x01\x2a\x01\x00\x01\x00";
+        return ('', '', sub {
+            my $n = $_[0];
+            return substr($MAGIC{webp} . $x->($n), 0, $n)
+                if $n < 20 + length $vp8;
+            my $pay = $n - 20;
+            my $pad = $pay % 2;
+            $pay -= $pad;
+            return 'RIFF' . pack('V', $n - 8) . 'WEBP' . 'VP8 '
+                 . pack('V', $pay) . $vp8 . $x->($pay - length $vp8)
+                 . ("\x00" x $pad);
+        });
+    }
+    if ($kind =~ /^(?:heic|avif|mp4|mov)$/) {
+        my $ftyp = $MAGIC{$kind};
+        return ($ftyp, '', sub {
+            my $n = $_[0];
+            return $x->($n) if $n < 8;
+            return pack('N', $n) . 'mdat' . $x->($n - 8);
+        });
+    }
+    return;
 }
 
 sub media_of { $TYPE{$_[0]} }
