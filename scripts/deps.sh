@@ -22,6 +22,11 @@ packages=(
     # the tests' reference for what an audio file is: t/15-upload-audio.t
     # has ffmpeg write MP3, WAV, M4A, Ogg, WebM and FLAC files to sniff
     ffmpeg
+    # the tests' oracles for metadata: t/66-edge-strip-metadata.t has
+    # ImageMagick, libheif's heif-enc and ffmpeg make pictures, videos and
+    # sounds, exiftool write GPS, serials, owners and text into them and
+    # read what a provider received
+    libimage-exiftool-perl imagemagick webp libheif-examples
     # make compat (scripts/compat.sh): the Perl packages nginx's own tests
     # use (SCGI for scgi_*.t, GD for image_filter.t), and the seven dynamic
     # modules the Debian nginx is built with, which the suite loads into
