@@ -97,41 +97,24 @@ redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
     --appendonly no --dir "$run" > "$run/logs/redis.log" 2>&1 &
 pids+=($!)
 
-if [ -n "$standin" ]; then
-    perl "$top/t/lib/fal-standin" --port "${PE_FAL_PORT:-9100}" \
-        --dir "$run/fal" --key "$FAL_KEY" --run 5 \
-        > "$run/logs/fal-standin.log" 2>&1 &
+# a provider's stand-in: NAME PORT KEY [more options]
+standin() {
+    local name=$1 port=$2 key=$3
+    shift 3
+    perl "$top/t/lib/$name-standin" --port "$port" --dir "$run/$name" \
+        --key "$key" --run 5 "$@" > "$run/logs/$name-standin.log" 2>&1 &
     pids+=($!)
-fi
+}
 
-if [ -n "$rep_standin" ]; then
-    perl "$top/t/lib/replicate-standin" --port "${PE_REPLICATE_PORT:-9101}" \
-        --dir "$run/replicate" --key "$REPLICATE_API_TOKEN" --run 5 \
-        --webhook-key "$REPLICATE_WEBHOOK_SECRET" \
-        > "$run/logs/replicate-standin.log" 2>&1 &
-    pids+=($!)
-fi
-
-if [ -n "$kling_standin" ]; then
-    perl "$top/t/lib/kling-standin" --port "${PE_KLING_PORT:-9102}" \
-        --dir "$run/kling" --key "$KLING_ACCESS_KEY:$KLING_SECRET_KEY" \
-        --run 5 > "$run/logs/kling-standin.log" 2>&1 &
-    pids+=($!)
-fi
-
-if [ -n "$veo_standin" ]; then
-    perl "$top/t/lib/veo-standin" --port "${PE_VEO_PORT:-9103}" \
-        --dir "$run/veo" --key "$GEMINI_API_KEY" --run 5 \
-        > "$run/logs/veo-standin.log" 2>&1 &
-    pids+=($!)
-fi
-
-if [ -n "$seedance_standin" ]; then
-    perl "$top/t/lib/seedance-standin" --port "${PE_SEEDANCE_PORT:-9104}" \
-        --dir "$run/seedance" --key "$ARK_API_KEY" --run 5 \
-        > "$run/logs/seedance-standin.log" 2>&1 &
-    pids+=($!)
-fi
+[ -z "$standin" ] || standin fal "${PE_FAL_PORT:-9100}" "$FAL_KEY"
+[ -z "$rep_standin" ] || standin replicate "${PE_REPLICATE_PORT:-9101}" \
+    "$REPLICATE_API_TOKEN" --webhook-key "$REPLICATE_WEBHOOK_SECRET"
+[ -z "$kling_standin" ] || standin kling "${PE_KLING_PORT:-9102}" \
+    "$KLING_ACCESS_KEY:$KLING_SECRET_KEY"
+[ -z "$veo_standin" ] || standin veo "${PE_VEO_PORT:-9103}" \
+    "$GEMINI_API_KEY"
+[ -z "$seedance_standin" ] || standin seedance \
+    "${PE_SEEDANCE_PORT:-9104}" "$ARK_API_KEY"
 
 "$top/build/privacy-backend" -t -c "$run/backend.conf"
 "$top/build/privacy-backend" -c "$run/backend.conf" \
