@@ -27,6 +27,11 @@ packages=(
     # sounds, exiftool write GPS, serials, owners and text into them and
     # read what a provider received
     libimage-exiftool-perl imagemagick webp libheif-examples
+    # t/43-geoip2.t: conf/cdn/geoip2.conf with Debian's geoip2 module, on
+    # MaxMind-format databases the test writes with MaxMind::DB::Writer
+    libnginx-mod-http-geoip2 libmaxmind-db-writer-perl
+    # t/44-cdn-trust.t runs the CDN snippets' own jq pipelines
+    jq
     # make compat (scripts/compat.sh): the Perl packages nginx's own tests
     # use (SCGI for scgi_*.t, GD for image_filter.t), and the seven dynamic
     # modules the Debian nginx is built with, which the suite loads into
@@ -36,6 +41,10 @@ packages=(
     libnginx-mod-http-geoip libnginx-mod-http-image-filter
     libnginx-mod-http-perl libnginx-mod-http-xslt-filter libnginx-mod-mail
     libnginx-mod-stream libnginx-mod-stream-geoip
+    # make deb (debian/): dpkg-buildpackage, debhelper and dh-sequence-nginx
+    # (nginx-dev, above); lintian checks the packages; t/80-deb.t installs
+    # and purges them
+    dpkg-dev debhelper lintian
 )
 
 missing=()

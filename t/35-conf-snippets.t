@@ -3,7 +3,10 @@
 # What ships in conf/ works: the CDN snippets and the cookie list pass
 # nginx -t as they are, Akamai's EdgeScape header is taken apart right,
 # and the default cookie classes put the common trackers where they
-# belong.
+# belong.  Not here: conf/cdn/geoip2.conf needs the geoip2 module and a
+# database to pass nginx -t; t/43-geoip2.t runs it with both.  What the
+# CDN snippets trust, and the client address realip takes from each:
+# t/44-cdn-trust.t.
 
 use strict;
 use warnings;
