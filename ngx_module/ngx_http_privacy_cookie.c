@@ -363,6 +363,29 @@ ngx_http_privacy_filter_request_cookies(ngx_http_request_t *r,
     dropped = 0;
     seen = 0;
 
+    if (ngx_http_privacy_report_mode(r)) {
+        /* report mode: noted, the headers left as they came */
+
+        for (i = 0; i < n; i++) {
+            p = h[i]->value.data;
+            last = p + h[i]->value.len;
+
+            while (ngx_http_privacy_next_cookie(&p, last, &name, &value,
+                                                &whole))
+            {
+                if (seen++ >= NGX_HTTP_PRIVACY_COOKIES_MAX
+                    || !(ngx_http_privacy_classify(pmcf, &name)
+                         & ctx->granted))
+                {
+                    ctx->cookies_report = 1;
+                    return NGX_OK;
+                }
+            }
+        }
+
+        return NGX_OK;
+    }
+
     for (i = 0; i < n; i++) {
         p = h[i]->value.data;
         last = p + h[i]->value.len;
@@ -488,7 +511,7 @@ ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r)
 {
     u_char                        *eq, *semi;
     ngx_str_t                      name;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, report;
     ngx_list_part_t               *part;
     ngx_table_elt_t               *h;
     ngx_http_privacy_ctx_t        *ctx;
@@ -507,6 +530,7 @@ ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r)
     }
 
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
+    report = (plcf->enforce == NGX_HTTP_PRIVACY_ENFORCE_REPORT);
 
     part = &r->headers_out.headers.part;
     h = part->elts;
@@ -547,11 +571,19 @@ ngx_http_privacy_set_cookie_filter(ngx_http_request_t *r)
             name.len--;
         }
 
-        if (!(ngx_http_privacy_classify(pmcf, &name) & ctx->granted)) {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "privacy: Set-Cookie \"%V\" dropped", &name);
-            h[i].hash = 0;
+        if (ngx_http_privacy_classify(pmcf, &name) & ctx->granted) {
+            continue;
         }
+
+        if (report) {
+            /* report mode: noted, and it goes out */
+            ctx->cookies_report = 1;
+            continue;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "privacy: Set-Cookie \"%V\" dropped", &name);
+        h[i].hash = 0;
     }
 
     return ngx_http_next_header_filter(r);

@@ -10,6 +10,13 @@
  * consumes nothing.  Every response of a limited location carries the
  * RateLimit-Policy and RateLimit headers (draft-ietf-httpapi-ratelimit-
  * headers); a refusal is 429 rate_limited with Retry-After.
+ *
+ * In report mode (privacy_enforce report) the zones are asked and charged
+ * exactly as with "on", so the counts and the quota left are real; a
+ * request over the limit is neither refused nor charged, one within the
+ * burst is not held.  The RateLimit headers still go out, the quota they
+ * tell being the one "on" will enforce; Retry-After does not, as nothing
+ * was refused.
  */
 
 
@@ -659,6 +666,10 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
     /* within the burst, without nodelay: held to the rate, as limit_req */
 
     ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_DELAYED;
+
+    if (plcf->enforce == NGX_HTTP_PRIVACY_ENFORCE_REPORT) {
+        return NGX_DECLINED;        /* counted as delayed, not held */
+    }
 
     if (r->connection->read->ready) {
         ngx_post_event(r->connection->read, &ngx_posted_events);

@@ -29,7 +29,16 @@ static ngx_int_t ngx_http_privacy_add_variables(ngx_conf_t *cf);
 static void *ngx_http_privacy_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static void ngx_http_privacy_report_note(ngx_conf_t *cf,
+    ngx_http_privacy_loc_conf_t *conf);
 static ngx_int_t ngx_http_privacy_init(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_http_privacy_enforce[] = {
+    { ngx_string("on"), NGX_HTTP_PRIVACY_ENFORCE_ON },
+    { ngx_string("report"), NGX_HTTP_PRIVACY_ENFORCE_REPORT },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_http_privacy_commands[] = {
@@ -175,6 +184,13 @@ static ngx_command_t  ngx_http_privacy_commands[] = {
       offsetof(ngx_http_privacy_loc_conf_t, upload_sniff),
       NULL },
 
+    { ngx_string("privacy_enforce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_privacy_loc_conf_t, enforce),
+      &ngx_http_privacy_enforce },
+
       ngx_null_command
 };
 
@@ -258,12 +274,19 @@ static ngx_http_variable_t  ngx_http_privacy_vars[] = {
  * Preaccess, not access: under "satisfy any" a later "allow" would undo a
  * refusal of the access phase.  A region that is blocked and consent that
  * is missing are refused whatever else lets the request in.
+ *
+ * In report mode (privacy_enforce report) a check that would refuse
+ * returns NGX_HTTP_PRIVACY_REPORTED, and the request goes on.  The checks
+ * that "on" would not have reached after that refusal are not run either:
+ * a request reported for consent costs no rate quota, as one refused for
+ * it costs none, so the counts are those "on" would have made.
  */
 
 static ngx_int_t
 ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
+    ngx_http_privacy_ctx_t       *ctx;
     ngx_http_privacy_loc_conf_t  *plcf;
 
     if (r != r->main) {
@@ -278,13 +301,25 @@ ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
     {
         rc = ngx_http_privacy_consent_preaccess(r, plcf);
 
+        if (rc == NGX_HTTP_PRIVACY_REPORTED) {
+            return NGX_DECLINED;
+        }
+
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
     if (plcf->limits) {
-        return ngx_http_privacy_limit_preaccess(r, plcf);
+        ctx = ngx_http_privacy_get_ctx(r);
+
+        if (ctx && ctx->report) {
+            return NGX_DECLINED;
+        }
+
+        rc = ngx_http_privacy_limit_preaccess(r, plcf);
+
+        return (rc == NGX_HTTP_PRIVACY_REPORTED) ? NGX_DECLINED : rc;
     }
 
     return NGX_DECLINED;
@@ -294,6 +329,7 @@ ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_privacy_access_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_http_privacy_ctx_t       *ctx;
     ngx_http_privacy_loc_conf_t  *plcf;
 
@@ -314,7 +350,13 @@ ngx_http_privacy_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_privacy_upload_access(r, plcf, ctx);
+    if (ctx->report) {
+        return NGX_DECLINED;    /* "on" would have refused it already */
+    }
+
+    rc = ngx_http_privacy_upload_access(r, plcf, ctx);
+
+    return (rc == NGX_HTTP_PRIVACY_REPORTED) ? NGX_DECLINED : rc;
 }
 
 
@@ -401,6 +443,16 @@ ngx_http_privacy_decision_variable(ngx_http_request_t *r,
     if (ctx && ctx->status) {
         v->data = ngx_http_privacy_reasons[ctx->reason].name.data;
         v->len = ngx_http_privacy_reasons[ctx->reason].name.len;
+
+    } else if (ctx && ctx->report) {
+        v->data = ngx_http_privacy_report_names[ctx->reason].data;
+        v->len = ngx_http_privacy_report_names[ctx->reason].len;
+
+    } else if (ctx && ctx->cookies_report) {
+        v->data = ngx_http_privacy_report_names
+                      [NGX_HTTP_PRIVACY_COOKIE_FILTERED].data;
+        v->len = ngx_http_privacy_report_names
+                     [NGX_HTTP_PRIVACY_COOKIE_FILTERED].len;
 
     } else {
         ngx_str_set(v, "allow");
@@ -631,6 +683,7 @@ ngx_http_privacy_create_loc_conf(ngx_conf_t *cf)
     conf->upload_sniff = NGX_CONF_UNSET;
     conf->cookie_filter = NGX_CONF_UNSET;
     conf->error_log_hide_uri = NGX_CONF_UNSET;
+    conf->enforce = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -661,6 +714,12 @@ ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->error_log_hide_uri, prev->error_log_hide_uri,
                          0);
+    ngx_conf_merge_uint_value(conf->enforce, prev->enforce,
+                              NGX_HTTP_PRIVACY_ENFORCE_ON);
+
+    if (conf->enforce == NGX_HTTP_PRIVACY_ENFORCE_REPORT) {
+        ngx_http_privacy_report_note(cf, conf);
+    }
 
     pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacy_module);
 
@@ -672,6 +731,49 @@ ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * nginx -t and every reload say where nothing is refused, so that report
+ * mode is not forgotten: each location in it with a check that could
+ * refuse or strip (the checks are merged by now).  A warning, not a
+ * notice: nginx -t prints only warnings and worse to the terminal.
+ */
+
+static void
+ngx_http_privacy_report_note(ngx_conf_t *cf,
+    ngx_http_privacy_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    /* the server's own level, "if" and limit_except: not locations */
+    if (clcf->name.len == 0 || clcf->noname) {
+        return;
+    }
+
+    if (!(conf->require || conf->policies || conf->cookie_filter
+          || conf->limits || conf->upload_max_size || conf->upload_types
+          || conf->upload_sniff))
+    {
+        return;
+    }
+
+    if (cscf->server_name.len) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "privacy_enforce report: nothing is refused in "
+                      "location \"%V\" of server \"%V\"",
+                      &clcf->name, &cscf->server_name);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                  "privacy_enforce report: nothing is refused in "
+                  "location \"%V\"", &clcf->name);
 }
 
 

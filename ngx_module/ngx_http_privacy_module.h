@@ -31,6 +31,17 @@
 
 #define NGX_HTTP_PRIVACY_LIMITS_MAX   8
 
+/* privacy_enforce */
+#define NGX_HTTP_PRIVACY_ENFORCE_ON      1
+#define NGX_HTTP_PRIVACY_ENFORCE_REPORT  2
+
+/*
+ * What a check that would have refused returns in report mode: passed up
+ * like a status to the phase handler or request body filter, which lets
+ * the request go on.  No nginx code or HTTP status has this value.
+ */
+#define NGX_HTTP_PRIVACY_REPORTED     -100
+
 
 /* the Redis of sync=redis zones: ngx_http_privacy_redis.c */
 typedef struct ngx_http_privacy_redis_s  ngx_http_privacy_redis_t;
@@ -161,6 +172,7 @@ typedef struct {
     ngx_array_t               *limits;   /* ngx_http_privacy_limit_t */
 
     ngx_flag_t                 error_log_hide_uri;
+    ngx_uint_t                 enforce;          /* privacy_enforce */
 } ngx_http_privacy_loc_conf_t;
 
 
@@ -196,6 +208,10 @@ typedef enum {
     NGX_HTTP_PRIVACY_REASONS
 } ngx_http_privacy_reason_e;
 
+/* reported, not refused: the reasons, and cookies the filter left alone */
+#define NGX_HTTP_PRIVACY_COOKIE_FILTERED  NGX_HTTP_PRIVACY_REASONS
+#define NGX_HTTP_PRIVACY_REPORTS          (NGX_HTTP_PRIVACY_REASONS + 1)
+
 typedef struct {
     ngx_str_t                  name;        /* "upload_type" */
     ngx_uint_t                 status;      /* 415 */
@@ -204,11 +220,15 @@ typedef struct {
 extern const ngx_http_privacy_reason_t
     ngx_http_privacy_reasons[NGX_HTTP_PRIVACY_REASONS];
 
+/* "report:consent_required", ..., "report:cookie_filtered" */
+extern const ngx_str_t
+    ngx_http_privacy_report_names[NGX_HTTP_PRIVACY_REPORTS];
+
 
 /* per request; found again after an internal redirect (see _get_ctx) */
 typedef struct {
     ngx_uint_t                 status;      /* of a refusal, 0: allowed */
-    ngx_http_privacy_reason_e  reason;
+    ngx_http_privacy_reason_e  reason;      /* of a refusal or a report */
     ngx_str_t                  body;        /* the JSON body of a refusal */
 
     ngx_http_privacy_upload_t *upload;      /* body inspection, or NULL */
@@ -241,6 +261,8 @@ typedef struct {
     unsigned                   subject_done:1;
     unsigned                   cookies_filtered:1;
     unsigned                   limit_done:1;
+    unsigned                   report:1;       /* would have refused */
+    unsigned                   cookies_report:1;  /* would have dropped */
 } ngx_http_privacy_ctx_t;
 
 
@@ -261,6 +283,7 @@ ngx_int_t ngx_http_privacy_refuse_with(ngx_http_request_t *r,
 ngx_str_t *ngx_http_privacy_json_escape(ngx_pool_t *pool, u_char *s,
     size_t len);
 ngx_int_t ngx_http_privacy_refusal_init(ngx_conf_t *cf);
+ngx_uint_t ngx_http_privacy_report_mode(ngx_http_request_t *r);
 
 /* region: ngx_http_privacy_region.c */
 char *ngx_http_privacy_region(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -10,6 +10,11 @@
  * access phase and from the middle of a streaming body look the same, and
  * an operator's error_page for the status still wins: the internal
  * redirect clears r->ctx and the filters leave that page alone.
+ *
+ * Where "privacy_enforce report" is in force a refusal is only recorded:
+ * the reason is kept for $privacy_decision and privacy_status, the check
+ * returns NGX_HTTP_PRIVACY_REPORTED, and the phase handler or body filter
+ * it returns to lets the request go on, untouched.
  */
 
 
@@ -49,16 +54,49 @@ const ngx_http_privacy_reason_t
 };
 
 
+/* $privacy_decision in report mode; privacy_status shows them unprefixed */
+const ngx_str_t  ngx_http_privacy_report_names[NGX_HTTP_PRIVACY_REPORTS] = {
+    ngx_string("allow"),
+    ngx_string("report:consent_required"),
+    ngx_string("report:region_blocked"),
+    ngx_string("report:upload_too_large"),
+    ngx_string("report:upload_type"),
+    ngx_string("report:upload_mismatch"),
+    ngx_string("report:upload_malformed"),
+    ngx_string("report:rate_limited"),
+    ngx_string("report:limiter_unavailable"),
+    ngx_string("report:cookie_filtered")
+};
+
+
+ngx_uint_t
+ngx_http_privacy_report_mode(ngx_http_request_t *r)
+{
+    ngx_http_privacy_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_privacy_module);
+
+    return plcf->enforce == NGX_HTTP_PRIVACY_ENFORCE_REPORT;
+}
+
+
 static ngx_int_t
 ngx_http_privacy_vrefuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
     ngx_uint_t status, ngx_http_privacy_reason_e reason, const char *fmt,
     va_list args)
 {
-    u_char     *p, *last;
-    ngx_str_t  *name;
+    u_char      *p, *last;
+    ngx_str_t   *name;
+    ngx_uint_t   report;
 
     if (ctx->status) {
         return ctx->status;      /* the first reason stands */
+    }
+
+    report = ngx_http_privacy_report_mode(r);
+
+    if (report && ctx->report) {
+        return NGX_HTTP_PRIVACY_REPORTED;   /* the first reason stands */
     }
 
     p = ngx_pnalloc(r->pool, NGX_HTTP_PRIVACY_JSON_MAX);
@@ -68,7 +106,6 @@ ngx_http_privacy_vrefuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
 
     name = (ngx_str_t *) &ngx_http_privacy_reasons[reason].name;
 
-    ctx->status = status;
     ctx->reason = reason;
     ctx->body.data = p;
 
@@ -79,6 +116,19 @@ ngx_http_privacy_vrefuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
     *p++ = '}';
     *p++ = LF;
     ctx->body.len = p - ctx->body.data;
+
+    if (report) {
+        /* recorded, and the request goes on as it came */
+        ctx->report = 1;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "privacy: report: would refuse %ui %V: %*s", status,
+                      name, ctx->body.len - 1, ctx->body.data);
+
+        return NGX_HTTP_PRIVACY_REPORTED;
+    }
+
+    ctx->status = status;
 
     /* what the client intended to send may still be on its way */
     r->expect_tested = 1;

@@ -4,8 +4,11 @@
  *
  * Kept in a shared memory zone so that every worker adds to the same
  * numbers; counted once per request in the log phase, from the decision
- * the request ended with.  privacy_status shows them as JSON, or as
- * Prometheus text with ?format=prometheus.
+ * the request ended with.  A request that privacy_enforce report let
+ * through although a check would have refused it is counted apart, by
+ * that reason, and so is one whose cookies the filter would have
+ * dropped.  privacy_status shows them as JSON, or as Prometheus text
+ * with ?format=prometheus.
  */
 
 
@@ -45,6 +48,8 @@ static ngx_msec_t  ngx_http_privacy_latency_bounds[] = {
 typedef struct {
     ngx_atomic_t  decisions[NGX_HTTP_PRIVACY_REASONS]
                            [NGX_HTTP_PRIVACY_GROUP_SLOTS];
+    ngx_atomic_t  report[NGX_HTTP_PRIVACY_REPORTS]    /* [0]: unused */
+                        [NGX_HTTP_PRIVACY_GROUP_SLOTS];
     ngx_atomic_t  limits[NGX_HTTP_PRIVACY_LIMIT_STATES];
     ngx_atomic_t  redis[NGX_HTTP_PRIVACY_REDIS_EVENTS];
     ngx_atomic_t  latency[NGX_HTTP_PRIVACY_LATENCY_BUCKETS];
@@ -147,7 +152,7 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
     ctx = ngx_http_privacy_get_ctx(r);
 
     /* a request the module had nothing to say about is not counted */
-    if (ctx == NULL || !(ctx->evaluated || ctx->status
+    if (ctx == NULL || !(ctx->evaluated || ctx->status || ctx->report
                          || ctx->upload_checked || ctx->limit_status))
     {
         return NGX_OK;
@@ -156,12 +161,23 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
     counters = pmcf->status_zone->data;
 
-    reason = ctx->status ? ctx->reason : NGX_HTTP_PRIVACY_ALLOW;
-
     group = ctx->group_index < NGX_HTTP_PRIVACY_GROUP_SLOTS
             ? ctx->group_index : 0;
 
-    (void) ngx_atomic_fetch_add(&counters->decisions[reason][group], 1);
+    /* once: refused, or else reported (privacy_enforce report), or else */
+
+    if (ctx->status) {
+        (void) ngx_atomic_fetch_add(&counters->decisions[ctx->reason][group],
+                                    1);
+
+    } else if (ctx->report || ctx->cookies_report) {
+        reason = ctx->report ? ctx->reason : NGX_HTTP_PRIVACY_COOKIE_FILTERED;
+        (void) ngx_atomic_fetch_add(&counters->report[reason][group], 1);
+
+    } else {
+        (void) ngx_atomic_fetch_add(
+                   &counters->decisions[NGX_HTTP_PRIVACY_ALLOW][group], 1);
+    }
 
     if (ctx->limit_status && ctx->limit_status < NGX_HTTP_PRIVACY_LIMIT_STATES)
     {
@@ -219,14 +235,85 @@ ngx_http_privacy_group_name(ngx_http_privacy_main_conf_t *pmcf, ngx_uint_t i)
 }
 
 
+/*
+ * The counts by reason and group: the decisions (report 0), or the
+ * reports of privacy_enforce report, by the reason "on" would have
+ * refused for, and cookie_filtered.  JSON: "reason":{"group":n,...,
+ * "total":n},...; Prometheus: a line per reason and group, the reports
+ * with mode="report".
+ */
+
+static u_char *
+ngx_http_privacy_status_table(u_char *p, u_char *last,
+    ngx_http_privacy_main_conf_t *pmcf, ngx_atomic_t *counts,
+    ngx_uint_t report, ngx_uint_t prometheus)
+{
+    ngx_str_t          *gname, name;
+    ngx_uint_t          reason, group, first, total, n_reasons;
+    ngx_atomic_uint_t   n;
+
+    n_reasons = report ? NGX_HTTP_PRIVACY_REPORTS : NGX_HTTP_PRIVACY_REASONS;
+
+    /* the reports have no "allow" */
+    for (reason = report; reason < n_reasons; reason++) {
+
+        if (report) {
+            name.data = ngx_http_privacy_report_names[reason].data + 7;
+            name.len = ngx_http_privacy_report_names[reason].len - 7;
+
+        } else {
+            name = ngx_http_privacy_reasons[reason].name;
+        }
+
+        if (!prometheus) {
+            p = ngx_slprintf(p, last, "%s\"%V\":{",
+                             reason > report ? "," : "", &name);
+        }
+
+        first = 1;
+        total = 0;
+
+        for (group = 0; group < NGX_HTTP_PRIVACY_GROUP_SLOTS; group++) {
+            n = counts[reason * NGX_HTTP_PRIVACY_GROUP_SLOTS + group];
+            gname = ngx_http_privacy_group_name(pmcf, group);
+
+            if (gname == NULL || (n == 0 && group > 1)) {
+                continue;
+            }
+
+            total += n;
+
+            if (prometheus) {
+                p = ngx_slprintf(p, last,
+                                 "privacy_decisions_total{reason=\"%V\","
+                                 "group=\"%V\"%s} %uA\n",
+                                 &name, gname,
+                                 report ? ",mode=\"report\"" : "", n);
+                continue;
+            }
+
+            p = ngx_slprintf(p, last, "%s\"%V\":%uA", first ? "" : ",",
+                             gname, n);
+            first = 0;
+        }
+
+        if (!prometheus) {
+            p = ngx_slprintf(p, last, ",\"total\":%ui}", total);
+        }
+    }
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_http_privacy_status_handler(ngx_http_request_t *r)
 {
     size_t                         size;
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
-    ngx_str_t                      format, *gname;
-    ngx_uint_t                     reason, group, prometheus, first, total, i;
+    ngx_str_t                      format;
+    ngx_uint_t                     prometheus, i;
     ngx_chain_t                    out;
     ngx_atomic_uint_t              n;
     ngx_http_privacy_counters_t   *counters;
@@ -248,8 +335,9 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
     pmcf = ngx_http_get_module_main_conf(r, ngx_http_privacy_module);
     counters = pmcf->status_zone->data;
 
-    size = 4096 + NGX_HTTP_PRIVACY_REASONS * NGX_HTTP_PRIVACY_GROUP_SLOTS
-                  * (64 + 32 + NGX_ATOMIC_T_LEN);
+    size = 4096 + (NGX_HTTP_PRIVACY_REASONS + NGX_HTTP_PRIVACY_REPORTS)
+                  * NGX_HTTP_PRIVACY_GROUP_SLOTS
+                  * (64 + 48 + NGX_ATOMIC_T_LEN);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -259,54 +347,29 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
     if (prometheus) {
         b->last = ngx_cpymem(b->last,
                       "# HELP privacy_decisions_total Requests decided, by "
-                      "reason and region group.\n"
+                      "reason and region group; mode=\"report\": not "
+                      "refused, privacy_enforce report.\n"
                       "# TYPE privacy_decisions_total counter\n",
                       sizeof("# HELP privacy_decisions_total Requests "
-                             "decided, by reason and region group.\n"
+                             "decided, by reason and region group; "
+                             "mode=\"report\": not refused, privacy_enforce "
+                             "report.\n"
                              "# TYPE privacy_decisions_total counter\n") - 1);
     } else {
         b->last = ngx_cpymem(b->last, "{\"decisions\":{", 14);
     }
 
-    for (reason = 0; reason < NGX_HTTP_PRIVACY_REASONS; reason++) {
-        if (!prometheus) {
-            b->last = ngx_slprintf(b->last, b->end, "%s\"%V\":{",
-                                   reason ? "," : "",
-                                   &ngx_http_privacy_reasons[reason].name);
-        }
+    b->last = ngx_http_privacy_status_table(b->last, b->end, pmcf,
+                                            &counters->decisions[0][0], 0,
+                                            prometheus);
 
-        first = 1;
-        total = 0;
-
-        for (group = 0; group < NGX_HTTP_PRIVACY_GROUP_SLOTS; group++) {
-            n = counters->decisions[reason][group];
-            gname = ngx_http_privacy_group_name(pmcf, group);
-
-            if (gname == NULL || (n == 0 && group > 1)) {
-                continue;
-            }
-
-            total += n;
-
-            if (prometheus) {
-                b->last = ngx_slprintf(b->last, b->end,
-                              "privacy_decisions_total{reason=\"%V\","
-                              "group=\"%V\"} %uA\n",
-                              &ngx_http_privacy_reasons[reason].name, gname,
-                              n);
-                continue;
-            }
-
-            b->last = ngx_slprintf(b->last, b->end, "%s\"%V\":%uA",
-                                   first ? "" : ",", gname, n);
-            first = 0;
-        }
-
-        if (!prometheus) {
-            b->last = ngx_slprintf(b->last, b->end, ",\"total\":%ui}",
-                                   total);
-        }
+    if (!prometheus) {
+        b->last = ngx_cpymem(b->last, "},\"report\":{", 12);
     }
+
+    b->last = ngx_http_privacy_status_table(b->last, b->end, pmcf,
+                                            &counters->report[0][0], 1,
+                                            prometheus);
 
     if (prometheus) {
         b->last = ngx_slprintf(b->last, b->end,

@@ -15,6 +15,11 @@
  * (copied, up to NGX_HTTP_PRIVACY_HOLD_MAX) until the first file has been
  * judged; a refusal after that point aborts the upstream request before
  * its body is complete.
+ *
+ * In report mode (privacy_enforce report) a check that would refuse
+ * returns NGX_HTTP_PRIVACY_REPORTED: in the access phase the body is then
+ * not inspected at all, in this filter no further; either way it goes on
+ * as it came.
  */
 
 
@@ -59,6 +64,8 @@ struct ngx_http_privacy_upload_s {
     unsigned                      sniffing:1;
     unsigned                      verdict:1;    /* the first file judged */
     unsigned                      released:1;   /* nothing held any more */
+    unsigned                      reported:1;   /* report mode: would have
+                                                   refused, passes */
 };
 
 
@@ -72,6 +79,7 @@ static ngx_int_t ngx_http_privacy_upload_judge(ngx_http_privacy_upload_t *up,
     ngx_uint_t complete);
 static ngx_int_t ngx_http_privacy_upload_inspect(
     ngx_http_privacy_upload_t *up, u_char *p, size_t n);
+static void ngx_http_privacy_upload_reported(ngx_http_privacy_upload_t *up);
 static ngx_int_t ngx_http_privacy_upload_hold(ngx_http_request_t *r,
     ngx_http_privacy_upload_t *up, ngx_chain_t *in, ngx_uint_t last);
 static ngx_int_t ngx_http_privacy_request_body_filter(ngx_http_request_t *r,
@@ -542,10 +550,24 @@ ngx_http_privacy_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
+        if (b->last_buf) {
+            last = 1;
+        }
+
+        if (up->reported) {
+            continue;
+        }
+
         if (up->deferred && (b->in_file || b->last > b->pos)) {
             up->deferred = 0;
 
             rc = ngx_http_privacy_upload_start(up);
+
+            if (rc == NGX_HTTP_PRIVACY_REPORTED) {
+                ngx_http_privacy_upload_reported(up);
+                continue;
+            }
+
             if (rc != NGX_DECLINED) {
                 return rc;
             }
@@ -557,24 +579,33 @@ ngx_http_privacy_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
         } else if (b->last > b->pos) {
             rc = ngx_http_privacy_upload_inspect(up, b->pos, b->last - b->pos);
+
+            if (rc == NGX_HTTP_PRIVACY_REPORTED) {
+                ngx_http_privacy_upload_reported(up);
+                continue;
+            }
+
             if (rc != NGX_OK) {
                 return rc;
             }
         }
-
-        if (b->last_buf) {
-            last = 1;
-        }
     }
 
-    if (last && up->deferred) {
+    if (up->reported) {
+        /* void */
+
+    } else if (last && up->deferred) {
         /* it ended before a byte of it came: no upload */
         up->deferred = 0;
         up->verdict = 1;
 
     } else if (last) {
         rc = ngx_http_privacy_upload_finish(up);
-        if (rc != NGX_OK) {
+
+        if (rc == NGX_HTTP_PRIVACY_REPORTED) {
+            ngx_http_privacy_upload_reported(up);
+
+        } else if (rc != NGX_OK) {
             return rc;
         }
     }
@@ -584,6 +615,22 @@ ngx_http_privacy_request_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     }
 
     return ngx_http_privacy_upload_hold(r, up, in, last);
+}
+
+
+/*
+ * Report mode: a check would have refused the body.  Nothing more of it
+ * is inspected (with "on" nothing more would have been read), and what
+ * is held back is let go: the body goes on unchanged.
+ */
+
+static void
+ngx_http_privacy_upload_reported(ngx_http_privacy_upload_t *up)
+{
+    up->reported = 1;
+    up->deferred = 0;
+    up->sniffing = 0;
+    up->verdict = 1;
 }
 
 
