@@ -6,6 +6,7 @@
 #   make fuzz     libFuzzer runs of the parsers (FUZZ_SECONDS each)
 #   make bench    the benchmarks in bench/
 #   make compat   nginx's own tests without and with the module, compared
+#   make deb      the Debian packages (debian/), into build/
 
 BUILD        := build
 MODULE       := $(BUILD)/ngx_http_privacy_module.so
@@ -32,7 +33,7 @@ BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps test run fuzz fuzz-build bench unit clean asan
+.PHONY: all deps test run fuzz fuzz-build bench unit clean asan deb
 
 all: $(MODULE) $(BACKEND) $(UNIT_TESTS)
 
@@ -132,7 +133,7 @@ NGINX_TESTS  := $(wildcard t/00-*.t t/1*.t t/3*.t t/4*.t)
 BACKEND_TESTS := $(wildcard t/2*.t t/5*.t t/6*.t)
 
 test: deps
-	$(MAKE) all fuzz-build $(ASAN_MODULE) $(ASAN_BACKEND)
+	$(MAKE) all fuzz-build $(ASAN_MODULE) $(ASAN_BACKEND) deb
 	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -I t/lib t/
 	@echo "# the nginx tests again, the module under AddressSanitizer"
 	PE_MODULE=$(CURDIR)/$(ASAN_MODULE) \
@@ -165,6 +166,31 @@ bench: deps all $(BUILD)/bench/parsers
 .PHONY: compat
 compat: deps $(MODULE)
 	scripts/compat.sh
+
+# The Debian packages, libnginx-mod-http-privacy and privacy-edge-backend
+# (debian/), built the Debian way (dpkg-buildpackage -us -uc -b) on a copy
+# of the tree in build/deb/src, so the tree itself gets no debian/ build
+# files; the .debs are moved into build/ (t/80-deb.t installs them).
+# Built again when a source, a shipped file or debian/ changed.
+DEB_STAMP    := $(BUILD)/deb/.built
+DEB_INPUTS   := $(MODULE_SRCS) $(BACKEND_SRCS) $(BACKEND_HDRS) Makefile \
+                $(wildcard conf/*.conf conf/cdn/*.conf docs/*.md) \
+                $(filter-out debian/build-% debian/files %.substvars \
+                             %.debhelper.log, $(wildcard debian/* \
+                             debian/source/*))
+
+deb: deps $(DEB_STAMP)
+
+$(DEB_STAMP): $(DEB_INPUTS)
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/src
+	tar -c --exclude=./build --exclude=./.git \
+	    --exclude=./t/iab/node_modules . | tar -x -C $(BUILD)/deb/src
+	cd $(BUILD)/deb/src && dpkg-buildpackage -us -uc -b
+	rm -f $(BUILD)/*.deb $(BUILD)/*.buildinfo $(BUILD)/*.changes
+	mv $(BUILD)/deb/*.deb $(BUILD)/deb/*.buildinfo $(BUILD)/deb/*.changes \
+	    $(BUILD)/
+	touch $@
 
 clean:
 	rm -rf $(BUILD)
