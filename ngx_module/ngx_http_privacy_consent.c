@@ -611,7 +611,9 @@ ngx_http_privacy_consent_preaccess(ngx_http_request_t *r,
     }
 
     if (plcf->cookie_filter && !ctx->cookies_filtered) {
-        ctx->cookies_filtered = 1;
+        /* report mode leaves them: an "on" location reached by an
+           internal redirect still filters them */
+        ctx->cookies_filtered = !ngx_http_privacy_report_mode(r);
 
         if (ngx_http_privacy_filter_request_cookies(r, ctx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

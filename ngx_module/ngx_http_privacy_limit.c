@@ -610,7 +610,11 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
                               "privacy: zone \"%V\" is out of memory",
                               &zone->name);
                 ctx->limit_status = NGX_HTTP_PRIVACY_LIMIT_ERROR;
-                return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+                /* report mode refuses nothing, a failure included */
+                return ngx_http_privacy_report_mode(r)
+                       ? NGX_HTTP_PRIVACY_REPORTED
+                       : NGX_HTTP_SERVICE_UNAVAILABLE;
             }
 
         } else {
@@ -916,8 +920,11 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
     h->value.data = pend;
     h->value.len = q - pend;
 
+    /* ours only: an upstream's own 429 for a request we only reported
+       gets no Retry-After of ours */
     if (ctx->limit_status == NGX_HTTP_PRIVACY_LIMIT_REJECTED
-        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS)
+        && r->headers_out.status == NGX_HTTP_TOO_MANY_REQUESTS
+        && ctx->status == NGX_HTTP_TOO_MANY_REQUESTS)
     {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

@@ -313,7 +313,9 @@ ngx_http_privacy_preaccess_handler(ngx_http_request_t *r)
     if (plcf->limits) {
         ctx = ngx_http_privacy_get_ctx(r);
 
-        if (ctx && ctx->report) {
+        /* reported here, in report mode: "on" would not have got here;
+           an "on" location an internal redirect leads to checks anew */
+        if (ctx && ctx->report && ngx_http_privacy_report_mode(r)) {
             return NGX_DECLINED;
         }
 
@@ -350,7 +352,7 @@ ngx_http_privacy_access_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ctx->report) {
+    if (ctx->report && ngx_http_privacy_report_mode(r)) {
         return NGX_DECLINED;    /* "on" would have refused it already */
     }
 

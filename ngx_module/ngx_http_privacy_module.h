@@ -263,6 +263,8 @@ typedef struct {
     unsigned                   limit_done:1;
     unsigned                   report:1;       /* would have refused */
     unsigned                   cookies_report:1;  /* would have dropped */
+    unsigned                   upload_set:1;   /* body checks set up, ... */
+    unsigned                   upload_report:1;  /* ... in report mode */
 } ngx_http_privacy_ctx_t;
 
 

@@ -95,6 +95,15 @@ ngx_http_privacy_vrefuse(ngx_http_request_t *r, ngx_http_privacy_ctx_t *ctx,
 
     report = ngx_http_privacy_report_mode(r);
 
+    if (ctx->upload_set
+        && (reason == NGX_HTTP_PRIVACY_UPLOAD_TOO_LARGE
+            || reason == NGX_HTTP_PRIVACY_UPLOAD_TYPE
+            || reason == NGX_HTTP_PRIVACY_UPLOAD_MISMATCH
+            || reason == NGX_HTTP_PRIVACY_UPLOAD_MALFORMED))
+    {
+        report = ctx->upload_report;
+    }
+
     if (report && ctx->report) {
         return NGX_HTTP_PRIVACY_REPORTED;   /* the first reason stands */
     }

@@ -133,6 +133,11 @@ ngx_http_privacy_upload_access(ngx_http_request_t *r,
     up->request = r;
     up->ctx = ctx;
     up->conf = plcf;
+
+    /* the body is judged, and refused or reported, by this location's
+       rules, wherever an internal redirect takes the request meanwhile */
+    ctx->upload_set = 1;
+    ctx->upload_report = plcf->enforce == NGX_HTTP_PRIVACY_ENFORCE_REPORT;
     up->limit = plcf->upload_max_size;
 
     if (plcf->upload_types == NULL && !plcf->upload_sniff) {

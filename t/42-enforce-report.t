@@ -414,4 +414,87 @@ is($s->{decisions}{upload_too_large}{total}, 2,
 
 $t->nginx_stop;
 
+# --- report mode stays where it is set -------------------------------------
+# An internal redirect from a location in report mode to one that is "on"
+# (try_files to a named location) checks anew there: what was only
+# reported cannot be carried past an "on" location's checks.  And a body
+# is judged, refused or reported, by the rules of the location that took
+# it, wherever the request goes meanwhile.
+
+my $t3 = PETest->new;
+$t3->upstream('app');
+$t3->upstream('cookie');
+$t3->nginx_start(<<'EOF');
+    privacy_consent_category ai_processing explicit;
+    privacy_cookie_class analytics ^_ga;
+    privacy_limit_zone $http_x_user zone=redirected:1m rate=1r/m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        privacy_region $http_cf_ipcountry;
+        privacy_region_policy eea opt-in;
+        privacy_region_policy default opt-out;
+        privacy_consent_cookie pe_consent kv;
+
+        location /rep {
+            privacy_enforce report;
+            privacy_require ai_processing;
+            try_files /nonexistent @on;
+        }
+        location @on {
+            privacy_enforce on;
+            privacy_limit zone=redirected nodelay;
+            privacy_upload_max_size 10;
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        location /rep-cookies {
+            privacy_enforce report;
+            privacy_cookie_filter on;
+            try_files /nonexistent @cookies;
+        }
+        location @cookies {
+            privacy_enforce on;
+            privacy_cookie_filter on;
+            proxy_pass http://127.0.0.1:%%PORT_up_cookie%%;
+        }
+
+        location /rep-body {
+            privacy_enforce report;
+            privacy_upload_type image/png 64;
+            privacy_upload_sniff on;
+            try_files /nonexistent @app;
+        }
+        location @app {
+            proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+    }
+EOF
+
+my @redirected = map {
+    http_post($t3->port, '/rep', 'x' x 26, 'CF-IPCountry' => 'DE',
+              'X-User' => "mallory$_")->{status} } 1 .. 2;
+is_deeply(\@redirected, [413, 413],
+          'report mode, then try_files to an "on" location: its upload cap '
+          . 'refuses (413), not passed for being reported before');
+is(http_get($t3->port, '/rep', 'CF-IPCountry' => 'DE', 'X-User' => 'eve')
+       ->{status}, 200, '... a request it admits passes');
+is(http_get($t3->port, '/rep', 'CF-IPCountry' => 'DE', 'X-User' => 'eve')
+       ->{status}, 429, '... and its rate limit counts there (429)');
+
+my $mark3 = $t3->upstream_mark('cookie');
+http_get($t3->port, '/rep-cookies', 'CF-IPCountry' => 'DE',
+         Cookie => '_ga=tracking; session=me');
+my @c3 = $t3->upstream_since($mark3, 'cookie');
+like($c3[0]{head} // '', qr/^Cookie: session=me\r?$/mi,
+     'report mode, then an "on" location filtering cookies: the analytics '
+     . 'cookie is dropped there');
+
+is(http_post($t3->port, '/rep-body', '<html>not a png</html>',
+             'Content-Type' => 'image/png')->{status}, 200,
+   'a body taken in report mode, the request then sent to a location '
+   . 'that is "on": reported by the rules that took it, passed (200)');
+
+$t3->nginx_stop;
+
 done_testing();
