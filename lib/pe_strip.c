@@ -10,17 +10,26 @@
 #include <string.h>
 
 
+/* every name the sniffer (pe_sniff.c) takes for these formats, aliases
+   too: a file must not pass unstripped for being called image/jpg */
 static const struct {
     const char               *type;
     const pe_strip_format_t  *format;
 } pe_strip_types[] = {
     { "image/jpeg", &pe_strip_jpeg },
+    { "image/jpg", &pe_strip_jpeg },
+    { "image/pjpeg", &pe_strip_jpeg },
     { "image/png", &pe_strip_png },
+    { "image/apng", &pe_strip_png },
     { "image/webp", &pe_strip_webp },
     { "image/heic", &pe_strip_isobmff },
     { "image/heif", &pe_strip_isobmff },
+    { "image/heic-sequence", &pe_strip_isobmff },
+    { "image/heif-sequence", &pe_strip_isobmff },
     { "image/avif", &pe_strip_isobmff },
     { "video/mp4", &pe_strip_isobmff },
+    { "video/x-m4v", &pe_strip_isobmff },
+    { "video/3gpp", &pe_strip_isobmff },
     { "video/quicktime", &pe_strip_isobmff },
     { "audio/mp4", &pe_strip_isobmff },
     { "audio/x-m4a", &pe_strip_isobmff },
