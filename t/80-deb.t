@@ -27,6 +27,7 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use POSIX ();
+use File::Temp ();
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
@@ -251,9 +252,19 @@ like(`dpkg-query -W -f='\${Conffiles}' $PKGS[0]`,
      qr{^ \Q$ETC\E/cookies\.conf [0-9a-f]{32}$}m,
      "$ETC/cookies.conf: a conffile (of the module)");
 
-# installed again: the keys stay, the module stays enabled
+# installed again: the keys stay, the module stays enabled; and what the
+# service user may have put in its own directory is never followed: the
+# spool made a symlink to a directory of root's, which must stay root's
+my $bait = File::Temp::tempdir(CLEANUP => 1);
+chmod 0755, $bait;
+rename "$STATE/spool", "$STATE/spool.real" or die "rename: $!";
+symlink $bait, "$STATE/spool" or die "symlink: $!";
 ($rc, $out) = dpkg('-i', $deb{$PKGS[1]}, $deb{$PKGS[0]});
 is($rc, 0, 'dpkg -i again') or diag($out);
+is(mode_of($bait), '0755 root:root', '... a symlink in the spool\'s place '
+   . 'not followed: its target still root\'s, 0755');
+unlink "$STATE/spool";
+rename "$STATE/spool.real", "$STATE/spool" or die "rename: $!";
 is(slurp("$ETC/$_"), $key{$_}, "... $_ not overwritten")
     for sort keys %key;
 is(readlink($SNIPPET), $AVAIL, '... the module still enabled');
