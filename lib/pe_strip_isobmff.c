@@ -4,12 +4,26 @@
  * AVIF) as they stream (pe_strip.h).
  *
  * Nothing is removed and nothing moves: chunk offsets (stco, co64) and item
- * locations (iloc) point into the file.  Metadata is overwritten in place:
+ * locations (iloc) point into the file.  Metadata is overwritten in place.
+ * What is kept is an allowlist, since cameras and editors write metadata
+ * in boxes of their own (Canon's uuid with Exif and GPS, udat GPS logs,
+ * IDIT dates, thum thumbnails, ...) that no list of known ones catches:
  *
- *   udta, meta, meco, Xtra, XMP_,          become 'free' boxes of the same
- *   the XMP uuid                           size, payload zeroed
+ *   at the top                             ftyp, moov, mdat, moof, mfra,
+ *                                          free, skip, wide, sidx, ssix,
+ *                                          styp, prft (and HEIF's meta)
+ *   in moov, trak, mdia, minf, stbl,       the boxes ISO BMFF and
+ *   dinf, edts, mvex, moof, traf, mfra     QuickTime define there for
+ *                                          playback (pe_bmff_kids); the
+ *                                          others, sample entries in stsd
+ *                                          among them, pass whole
+ *   every other box: udta, meta, every     becomes a 'free' box of the
+ *   uuid, emsg, vendor boxes               same size, payload zeroed
  *   free, skip                             payload zeroed: leftovers of
  *                                          edits may hide there
+ *   mvhd, tkhd, mdhd                       creation and modification
+ *                                          times zeroed: when the camera
+ *                                          recorded
  *   HEIF/AVIF top-level meta               kept: it is the image's
  *                                          structure.  It is held whole
  *                                          (bounded), its Exif and XMP
@@ -21,8 +35,8 @@
  *                                          name, description, tags)
  *                                          emptied
  *
- * The walk descends only into the boxes that can hold metadata boxes
- * (moov, trak, mdia, ...); all other boxes pass byte for byte.  Memory is
+ * Timed metadata tracks (gpmd, camm, mebx sample entries: GPS samples in
+ * mdat) are not touched: their samples are media data.  Memory is
  * the state (about 2 KiB) and, while it is read, the HEIF meta box (at
  * most 1 MiB).  Item data that cannot be zeroed as it passes (before the
  * meta box, over a box header, past the end, built from other items, in
@@ -62,6 +76,10 @@
 #define PE_BMFF_UDES  pe_bmff_4cc('u', 'd', 'e', 's')
 #define PE_BMFF_EXIF  pe_bmff_4cc('E', 'x', 'i', 'f')
 #define PE_BMFF_MIME  pe_bmff_4cc('m', 'i', 'm', 'e')
+#define PE_BMFF_MVHD  pe_bmff_4cc('m', 'v', 'h', 'd')
+#define PE_BMFF_TKHD  pe_bmff_4cc('t', 'k', 'h', 'd')
+#define PE_BMFF_MDHD  pe_bmff_4cc('m', 'd', 'h', 'd')
+#define PE_BMFF_TIMES_MAX     4096          /* a held mvhd, tkhd, mdhd */
 
 
 enum {
@@ -97,6 +115,7 @@ typedef struct {
     int               seen_meta;    /* the HEIF meta box has passed */
 
     uint64_t          stack[PE_BMFF_DEPTH_MAX];   /* open boxes' ends */
+    uint32_t          parent[PE_BMFF_DEPTH_MAX];  /* and their types */
     unsigned          depth;
 
     unsigned char    *hold;
@@ -114,19 +133,13 @@ typedef struct {
 } pe_bmff_t;
 
 
-/* the XMP uuid (Adobe XMP Specification Part 3) */
-static const unsigned char  pe_bmff_xmp_uuid[16] = {
-    0xbe, 0x7a, 0xcf, 0xcb, 0x97, 0xa9, 0x42, 0xe8,
-    0x9c, 0x71, 0x99, 0x94, 0x91, 0xe3, 0xaf, 0xac
-};
-
-
 static int pe_bmff_next(pe_strip_t *s, pe_bmff_t *b);
 static int pe_bmff_box(pe_strip_t *s, pe_bmff_t *b);
 static int pe_bmff_out(pe_strip_t *s, pe_bmff_t *b, const unsigned char *p,
     size_t n);
 static int pe_bmff_held(pe_strip_t *s, pe_bmff_t *b);
 static int pe_bmff_meta(pe_strip_t *s, pe_bmff_t *b);
+static int pe_bmff_times(pe_strip_t *s, pe_bmff_t *b);
 
 
 static uint32_t
@@ -340,22 +353,73 @@ pe_bmff_first(uint32_t type)
 }
 
 
-static int
-pe_bmff_container(uint32_t type)
+/*
+ * The boxes kept inside a box that is walked into, as FourCCs one after
+ * another; NULL for a box that is not walked into.  Only what playback
+ * needs (ISO/IEC 14496-12, QuickTime File Format); all else is made free.
+ * QuickTime's load, clip, matt, tapt (the track aperture, which some
+ * players need), imap and txas are kept whole, and so are gmhd and the
+ * sample entries in stsd (colr, pasp and the like live there).
+ */
+static const char *
+pe_bmff_kids(uint32_t parent)
 {
-    static const uint32_t  types[] = {
-        pe_bmff_4cc('m', 'o', 'o', 'v'), pe_bmff_4cc('t', 'r', 'a', 'k'),
-        pe_bmff_4cc('m', 'd', 'i', 'a'), pe_bmff_4cc('m', 'i', 'n', 'f'),
-        pe_bmff_4cc('s', 't', 'b', 'l'), pe_bmff_4cc('e', 'd', 't', 's'),
-        pe_bmff_4cc('d', 'i', 'n', 'f'), pe_bmff_4cc('m', 'o', 'o', 'f'),
-        pe_bmff_4cc('t', 'r', 'a', 'f'), pe_bmff_4cc('m', 'v', 'e', 'x'),
-        pe_bmff_4cc('i', 'p', 'r', 'p'), pe_bmff_4cc('i', 'p', 'c', 'o'),
-        0
-    };
-    unsigned  i;
+    switch (parent) {
 
-    for (i = 0; types[i]; i++) {
-        if (types[i] == type) {
+    case 0:
+        return "ftypmoovmdatmoofmfrafreeskipwidesidxssixstypprft";
+
+    case pe_bmff_4cc('m', 'o', 'o', 'v'):
+        /* iods: MPEG-4 systems; pssh: DRM; ctab: QuickTime's colours */
+        return "mvhdtrakmvexiodspsshctabclipfreeskipwide";
+
+    case pe_bmff_4cc('t', 'r', 'a', 'k'):
+        return "tkhdtreftrgredtsmdialoadclipmatttapt"
+               "imaptxasfreeskipwide";
+
+    case pe_bmff_4cc('m', 'd', 'i', 'a'):
+        return "mdhdhdlrminfelngfreeskipwide";
+
+    case pe_bmff_4cc('m', 'i', 'n', 'f'):
+        /* QuickTime puts its data handler's hdlr here */
+        return "vmhdsmhdhmhdnmhdsthdgmhddinfstblhdlrfreeskipwide";
+
+    case pe_bmff_4cc('s', 't', 'b', 'l'):
+        return "stsdsttscttscslgstscstszstz2stcoco64stssstshpadbstdp"
+               "sdtpsbgpsgpdsubssaizsaiostpsfreeskipwide";
+
+    case pe_bmff_4cc('d', 'i', 'n', 'f'):
+        return "dreffreeskipwide";
+
+    case pe_bmff_4cc('e', 'd', 't', 's'):
+        return "elstfreeskipwide";
+
+    case pe_bmff_4cc('m', 'v', 'e', 'x'):
+        return "mehdtrexlevatrepfreeskipwide";
+
+    case pe_bmff_4cc('m', 'o', 'o', 'f'):
+        return "mfhdtrafpsshfreeskipwide";
+
+    case pe_bmff_4cc('t', 'r', 'a', 'f'):
+        /* senc: the sample encryption, which playback needs */
+        return "tfhdtruntfdtsbgpsgpdsubssaizsaiosencfreeskipwide";
+
+    case pe_bmff_4cc('m', 'f', 'r', 'a'):
+        return "tframfrofreeskipwide";
+
+    default:
+        return NULL;
+    }
+}
+
+
+static int
+pe_bmff_in(const char *list, uint32_t type)
+{
+    size_t  i;
+
+    for (i = 0; list[i]; i += 4) {
+        if (pe_bmff_be32((const unsigned char *) list + i) == type) {
             return 1;
         }
     }
@@ -364,16 +428,34 @@ pe_bmff_container(uint32_t type)
 }
 
 
-/* a box that is all metadata, wherever it stands; h: its whole header */
 static int
-pe_bmff_metadata(uint32_t type, const unsigned char *h, size_t hlen)
+pe_bmff_container(uint32_t type)
 {
-    return type == pe_bmff_4cc('u', 'd', 't', 'a')
-           || type == pe_bmff_4cc('m', 'e', 'c', 'o')
-           || type == pe_bmff_4cc('X', 't', 'r', 'a')
-           || type == pe_bmff_4cc('X', 'M', 'P', '_')
-           || (type == PE_BMFF_UUID
-               && memcmp(h + hlen - 16, pe_bmff_xmp_uuid, 16) == 0);
+    return type != 0 && pe_bmff_kids(type) != NULL;
+}
+
+
+/* is the box kept inside parent (0: at the top)? */
+static int
+pe_bmff_kept(uint32_t parent, uint32_t type)
+{
+    const char  *kids;
+
+    kids = pe_bmff_kids(parent);
+
+    return kids != NULL && pe_bmff_in(kids, type);
+}
+
+
+/*
+ * The children of a HEIF meta box kept: its structure.  In iprp the item
+ * properties are kept (udes emptied): one unknown to a reader and marked
+ * essential would have the image not decode if made free.
+ */
+static int
+pe_bmff_meta_kept(uint32_t type)
+{
+    return pe_bmff_in("hdlrpitmilociinfirefiprpidatgrpldinfipro", type);
 }
 
 
@@ -449,6 +531,12 @@ pe_bmff_box(pe_strip_t *s, pe_bmff_t *b)
         goto hold;
     }
 
+    if ((type == PE_BMFF_MVHD || type == PE_BMFF_TKHD || type == PE_BMFF_MDHD)
+        && pe_bmff_kept(b->depth ? b->parent[b->depth - 1] : 0, type))
+    {
+        goto hold;
+    }
+
     if (type == PE_BMFF_META && b->depth == 0 && b->heif) {
         if (b->seen_meta) {
             return pe_strip_fail(s, "two metadata boxes");
@@ -458,7 +546,7 @@ pe_bmff_box(pe_strip_t *s, pe_bmff_t *b)
         goto hold;
     }
 
-    if (type == PE_BMFF_META || pe_bmff_metadata(type, b->hdr, hlen)) {
+    if (!pe_bmff_kept(b->depth ? b->parent[b->depth - 1] : 0, type)) {
         memcpy(h, b->hdr, hlen);
         pe_bmff_blank_header(h, hlen, type);
         s->removed++;
@@ -482,6 +570,7 @@ pe_bmff_box(pe_strip_t *s, pe_bmff_t *b)
             return pe_strip_fail(s, "box without a size inside another");
         }
 
+        b->parent[b->depth] = type;
         b->stack[b->depth++] = b->box_end;
 
         return pe_bmff_next(s, b);
@@ -499,9 +588,14 @@ hold:
         return pe_strip_fail(s, "ftyp or metadata box without a size");
     }
 
-    if (size > (type == PE_BMFF_FTYP ? PE_BMFF_FTYP_MAX : PE_BMFF_META_MAX)) {
+    if (size > (type == PE_BMFF_FTYP ? PE_BMFF_FTYP_MAX
+                : type == PE_BMFF_META ? PE_BMFF_META_MAX
+                : PE_BMFF_TIMES_MAX))
+    {
         return pe_strip_fail(s, type == PE_BMFF_FTYP ? "ftyp box too large"
-                                : "metadata box too large");
+                                : type == PE_BMFF_META
+                                ? "metadata box too large"
+                                : "movie, track or media header too large");
     }
 
     b->hold = malloc((size_t) size);
@@ -602,6 +696,45 @@ pe_bmff_heif_brand(const unsigned char *p)
 }
 
 
+/*
+ * mvhd, tkhd, mdhd: after version and flags, creation_time and
+ * modification_time, 32 bits each in version 0, 64 in version 1.  They
+ * say when the camera recorded; zeros are what a writer without a clock
+ * puts, and players use neither.
+ */
+static int
+pe_bmff_times(pe_strip_t *s, pe_bmff_t *b)
+{
+    size_t          n, len;
+    unsigned char  *p;
+
+    p = b->hold + b->hdr_len;
+    n = b->hold_size - b->hdr_len;
+
+    if (n < 1) {
+        return pe_strip_fail(s, "malformed movie, track or media header");
+    }
+
+    if (p[0] > 1) {
+        return pe_strip_fail(s, "unknown movie, track or media header "
+                                "version");
+    }
+
+    len = p[0] == 1 ? 16 : 8;
+
+    if (n < 4 + len) {
+        return pe_strip_fail(s, "malformed movie, track or media header");
+    }
+
+    if (!pe_bmff_zero(p + 4, len)) {
+        memset(p + 4, 0, len);
+        s->removed++;
+    }
+
+    return PE_STRIP_OK;
+}
+
+
 static int
 pe_bmff_held(pe_strip_t *s, pe_bmff_t *b)
 {
@@ -624,8 +757,20 @@ pe_bmff_held(pe_strip_t *s, pe_bmff_t *b)
             }
         }
 
-    } else {
+    } else if (b->type == PE_BMFF_META) {
         rc = pe_bmff_meta(s, b);
+        if (rc != PE_STRIP_OK) {
+            return rc;
+        }
+
+    } else {
+        /* held, its bytes do not pass pe_bmff_out to have items zeroed */
+        if (b->next_ext < b->n_ext && b->ext[b->next_ext].start < b->pos) {
+            return pe_strip_fail(s, "item data in a movie, track or media "
+                                    "header");
+        }
+
+        rc = pe_bmff_times(s, b);
         if (rc != PE_STRIP_OK) {
             return rc;
         }
@@ -1207,10 +1352,18 @@ pe_bmff_meta(pe_strip_t *s, pe_bmff_t *b)
 
             break;
 
+        case PE_BMFF_FREE:
+        case PE_BMFF_SKIP:
+            /* leftovers of edits: counted only if there were any */
+            if (!pe_bmff_zero(m + c.body, c.end - c.body)) {
+                memset(m + c.body, 0, c.end - c.body);
+                s->removed++;
+            }
+
+            break;
+
         default:
-            if (c.type == PE_BMFF_META
-                || pe_bmff_metadata(c.type, m + c.start, c.body - c.start))
-            {
+            if (!pe_bmff_meta_kept(c.type)) {
                 pe_bmff_blank_header(m + c.start, c.body - c.start, c.type);
                 memset(m + c.body, 0, c.end - c.body);
                 s->removed++;

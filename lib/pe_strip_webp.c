@@ -6,9 +6,13 @@
  * FourCC made PE_WEBP_VOID and its payload zeros.
  *
  * Kept:        VP8, VP8L, VP8X (its Exif and XMP flags cleared), ALPH,
- *              ANIM, ANMF (frames are copied whole: what is inside, an
- *              unknown chunk too, passes), ICCP.
+ *              ANIM, ANMF, ICCP.
  * Neutralised: EXIF, "XMP " and every unknown chunk.
+ *
+ * An ANMF frame is a 16-byte header and chunks of its own; a writer may
+ * put EXIF or XMP there too, and readers skip them as at the top, so its
+ * chunks are walked the same way and all but ALPH, VP8 and VP8L are
+ * neutralised.  The chunks must fill the frame exactly.
  *
  * So what comes out is exactly as long as what came in.  Bytes after the
  * RIFF end are refused rather than dropped: they are no part of a WebP,
@@ -45,6 +49,7 @@ enum {
     PE_WEBP_S_RIFF = 0,     /* "RIFF" size "WEBP" */
     PE_WEBP_S_HEADER,       /* a chunk's FourCC and size */
     PE_WEBP_S_VP8X,         /* its payload, held to clear two flags */
+    PE_WEBP_S_FRAME,        /* an ANMF payload's 16-byte header */
     PE_WEBP_S_COPY,
     PE_WEBP_S_ZERO,
     PE_WEBP_S_END           /* the RIFF end */
@@ -54,19 +59,24 @@ enum {
 typedef struct {
     int            state;
     unsigned       got;          /* bytes held in buf */
-    unsigned char  buf[12];
+    unsigned char  buf[16];
     uint64_t       end;          /* the RIFF end, from the file's start */
     uint64_t       pos;          /* bytes read of the file */
     uint64_t       left;         /* of the chunk, bytes still to come */
+    uint64_t       frame_end;    /* of the ANMF payload and its pad */
     unsigned       chunks;
     unsigned       image:1;
     unsigned       own:1;        /* a PE_WEBP_VOID chunk ... */
     unsigned       dirty:1;      /* ... but not zeros */
+    unsigned       frame:1;      /* in an ANMF payload */
+    unsigned       frame_pad:1;  /* its size is odd: a pad byte follows */
 } pe_webp_t;
 
 
 static int pe_webp_chunk(pe_strip_t *s, pe_webp_t *w);
 static int pe_webp_next(pe_strip_t *s, pe_webp_t *w);
+static int pe_webp_void(pe_strip_t *s, pe_webp_t *w);
+static int pe_webp_frame_chunk(pe_strip_t *s, pe_webp_t *w);
 
 
 static int
@@ -121,8 +131,10 @@ pe_webp_feed(pe_strip_t *s, const unsigned char *p, size_t n)
         case PE_WEBP_S_RIFF:
         case PE_WEBP_S_HEADER:
         case PE_WEBP_S_VP8X:
+        case PE_WEBP_S_FRAME:
             want = (w->state == PE_WEBP_S_RIFF) ? 12
-                   : (w->state == PE_WEBP_S_HEADER) ? 8 : 10;
+                   : (w->state == PE_WEBP_S_HEADER) ? 8
+                   : (w->state == PE_WEBP_S_VP8X) ? 10 : 16;
             k = want - w->got;
             k = k < (size_t) (end - p) ? k : (size_t) (end - p);
 
@@ -139,6 +151,22 @@ pe_webp_feed(pe_strip_t *s, const unsigned char *p, size_t n)
 
             if (w->state == PE_WEBP_S_HEADER) {
                 rc = pe_webp_chunk(s, w);
+                if (rc != PE_STRIP_OK) {
+                    return rc;
+                }
+
+                break;
+            }
+
+            if (w->state == PE_WEBP_S_FRAME) {
+                /* position, size, duration, flags: no metadata */
+                if (pe_strip_emit(s, w->buf, 16) != PE_STRIP_OK) {
+                    return PE_STRIP_STOPPED;
+                }
+
+                w->frame = 1;
+
+                rc = pe_webp_next(s, w);
                 if (rc != PE_STRIP_OK) {
                     return rc;
                 }
@@ -234,6 +262,23 @@ pe_webp_feed(pe_strip_t *s, const unsigned char *p, size_t n)
 static int
 pe_webp_next(pe_strip_t *s, pe_webp_t *w)
 {
+    if (w->frame) {
+        if (w->frame_end - w->pos == 1 && w->frame_pad) {
+            /* an odd frame's pad byte, not taken by a last odd chunk's */
+            w->frame = 0;
+            w->left = 1;
+            w->state = PE_WEBP_S_COPY;
+            return PE_STRIP_OK;
+        }
+
+        if (w->pos < w->frame_end) {
+            w->state = PE_WEBP_S_HEADER;
+            return PE_STRIP_OK;
+        }
+
+        w->frame = 0;
+    }
+
     if (w->pos < w->end) {
         w->state = PE_WEBP_S_HEADER;
         return PE_STRIP_OK;
@@ -286,8 +331,13 @@ pe_webp_chunk(pe_strip_t *s, pe_webp_t *w)
         return pe_strip_fail(s, "WebP chunk past the RIFF end");
     }
 
-    first = (w->chunks++ == 0);
     w->left = (uint64_t) size + (size & 1);
+
+    if (w->frame) {
+        return pe_webp_frame_chunk(s, w);
+    }
+
+    first = (w->chunks++ == 0);
 
     if (memcmp(t, "VP8X", 4) == 0) {
         if (!first) {
@@ -303,6 +353,22 @@ pe_webp_chunk(pe_strip_t *s, pe_webp_t *w)
         }
 
         w->state = PE_WEBP_S_VP8X;
+        return PE_STRIP_OK;
+    }
+
+    if (memcmp(t, "ANMF", 4) == 0) {
+        if (size < 16) {
+            return pe_strip_fail(s, "WebP ANMF frame too small");
+        }
+
+        if (pe_strip_emit(s, w->buf, 8) != PE_STRIP_OK) {
+            return PE_STRIP_STOPPED;
+        }
+
+        w->image = 1;
+        w->frame_end = w->pos + w->left;
+        w->frame_pad = size & 1;
+        w->state = PE_WEBP_S_FRAME;
         return PE_STRIP_OK;
     }
 
@@ -324,7 +390,15 @@ pe_webp_chunk(pe_strip_t *s, pe_webp_t *w)
         return w->left ? PE_STRIP_OK : pe_webp_next(s, w);
     }
 
-    w->own = (memcmp(t, PE_WEBP_VOID, 4) == 0);
+    return pe_webp_void(s, w);
+}
+
+
+/* the chunk whose header is in buf is neutralised */
+static int
+pe_webp_void(pe_strip_t *s, pe_webp_t *w)
+{
+    w->own = (memcmp(w->buf, PE_WEBP_VOID, 4) == 0);
     w->dirty = 0;
 
     memcpy(w->buf, PE_WEBP_VOID, 4);
@@ -344,6 +418,32 @@ pe_webp_chunk(pe_strip_t *s, pe_webp_t *w)
     }
 
     return pe_webp_next(s, w);
+}
+
+
+/* a chunk inside an ANMF frame, its header in buf */
+static int
+pe_webp_frame_chunk(pe_strip_t *s, pe_webp_t *w)
+{
+    const unsigned char  *t = w->buf;
+
+    /* the chunks, pads and all, must end where the frame does */
+    if (w->pos > w->frame_end || w->left > w->frame_end - w->pos) {
+        return pe_strip_fail(s, "WebP chunk past its ANMF frame");
+    }
+
+    if (memcmp(t, "VP8 ", 4) == 0 || memcmp(t, "VP8L", 4) == 0
+        || memcmp(t, "ALPH", 4) == 0)
+    {
+        if (pe_strip_emit(s, w->buf, 8) != PE_STRIP_OK) {
+            return PE_STRIP_STOPPED;
+        }
+
+        w->state = PE_WEBP_S_COPY;
+        return w->left ? PE_STRIP_OK : pe_webp_next(s, w);
+    }
+
+    return pe_webp_void(s, w);
 }
 
 

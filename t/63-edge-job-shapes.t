@@ -56,7 +56,9 @@ my $have_ffmpeg = system('ffmpeg -version >/dev/null 2>&1') == 0;
 # Files without metadata, so that the backend's stripper leaves them as
 # they are and each input can be checked byte for byte (t/66 tests the
 # stripping): ffmpeg's encoder tags off, and what it still writes in an
-# MP4 (udta, meta) made free boxes of zeros here, apart from the C code
+# MP4 (udta, meta) made free boxes of zeros here, apart from the C code,
+# and the creation and modification times of mvhd, tkhd and mdhd zeroed
+# (zeros already with bitexact, but a clock must not make the bytes differ)
 sub media {
     my ($name, $fallback, @args) = @_;
     if ($have_ffmpeg) {
@@ -82,6 +84,10 @@ sub free_metadata_boxes {
         last if $size < 8 || $at + $size > $to;
         if ($type eq 'udta' || $type eq 'meta') {
             substr($f, $at + 4, $size - 4) = 'free' . ("\0" x ($size - 8));
+        } elsif ($type =~ /^(?:mvhd|tkhd|mdhd)$/ && $size >= 12) {
+            # version 1: two 64-bit times after version and flags, else 32
+            my $n = ord(substr($f, $at + 8, 1)) == 1 ? 16 : 8;
+            substr($f, $at + 12, $n) = "\0" x $n if $size >= 12 + $n;
         } elsif ($type =~ /^(?:moov|trak|mdia|minf|stbl)$/) {
             $f = free_metadata_boxes($f, $at + 8, $at + $size);
         }

@@ -1131,6 +1131,37 @@ riff(buf_t *b)
 }
 
 
+/*
+ * An ANMF frame into in and exp: its 16-byte header, then ALPH and VP8L
+ * kept, and EXIF, "XMP " and an unknown chunk inside it neutralised (3).
+ */
+static void
+wframe(buf_t *in, buf_t *exp, const unsigned char *pay)
+{
+    buf_t  fin, fexp;
+
+    memset(&fin, 0, sizeof(buf_t));
+    memset(&fexp, 0, sizeof(buf_t));
+
+    both(&fin, &fexp, pay, 16);
+    wchunk(&fin, &fexp, KEEP, "ALPH", pay, 3);
+    wchunk(&fin, &fexp, VOID, "EXIF", "MM\0*\0\0\0\x08GPS", 11);
+    wchunk(&fin, &fexp, KEEP, "VP8L", pay, 5);
+    wchunk(&fin, &fexp, VOID, "XMP ", "<x:xmpmeta/>", 12);
+    wchunk(&fin, &fexp, VOID, "abcd", "", 0);
+
+    put(in, "ANMF", 4);
+    put32le(in, fin.len);
+    put(in, fin.p, fin.len);
+    put(exp, "ANMF", 4);
+    put32le(exp, fexp.len);
+    put(exp, fexp.p, fexp.len);
+
+    buf_free(&fin);
+    buf_free(&fexp);
+}
+
+
 static void
 test_webp(void)
 {
@@ -1153,13 +1184,37 @@ test_webp(void)
     wchunk(&in, &exp, VOID, "XMP ", "<x:xmpmeta>Alice</x:xmpmeta>", 28);
     wchunk(&in, &exp, VOID, "ABCD", pay, 3);
     wchunk(&in, &exp, VOID, "JUNK", "", 0);
-    wchunk(&in, &exp, KEEP, "ANMF", pay, 24);
+    wframe(&in, &exp, pay);
     wchunk(&in, &exp, VOID, "void", "smuggled", 8);
     riff_size(&in, in.len, -1);
     riff_size(&exp, exp.len, -1);
     ok(in.len == exp.len, "webp: as long after as before");
 
-    check_file("webp", "image/webp", &in, &exp, 5, in.len);
+    check_file("webp", "image/webp", &in, &exp, 8, in.len);
+
+    /* an animation alone: Exif hidden in its frames, and a frame's pad */
+    buf_free(&in);
+    buf_free(&exp);
+    riff(&in);
+    riff(&exp);
+    wchunk(&in, &exp, VP8X, "VP8X", "\x1a\0\0\0\x0f\0\0\x0f\0\0", 10);
+    wchunk(&in, &exp, KEEP, "ANIM", pay, 6);
+    wframe(&in, &exp, pay);
+    wframe(&in, &exp, pay);
+    {
+        /* a frame of odd size: the pad byte after it is copied */
+        static const unsigned char  odd[] = {
+            'A', 'N', 'M', 'F', 25, 0, 0, 0,
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+            'V', 'P', '8', 'L', 1, 0, 0, 0, 0x2f, 0
+        };
+
+        both(&in, &exp, odd, sizeof(odd));
+    }
+    riff_size(&in, in.len, -1);
+    riff_size(&exp, exp.len, -1);
+    check_file("an animated WebP with Exif in its frames", "image/webp",
+               &in, &exp, 6, in.len);
 
     /* a simple file: unchanged */
     buf_free(&in);
@@ -1213,6 +1268,11 @@ test_webp(void)
             { "no image", 11, "WebP without image data" },
             { "empty", 12, "truncated WebP" },
             { "data after the RIFF end", 13, "data after the WebP RIFF end" },
+            { "an ANMF of 15 bytes", 14, "WebP ANMF frame too small" },
+            { "a chunk past its ANMF frame", 15,
+              "WebP chunk past its ANMF frame" },
+            { "a chunk header cut by its ANMF frame's end", 16,
+              "WebP chunk past its ANMF frame" },
         };
 
         size_t  i;
@@ -1275,6 +1335,23 @@ test_webp(void)
 
             if (w == 13) {
                 put8(&in, 0);
+            }
+
+            if (w == 14) {
+                wchunk(&in, NULL, KEEP, "ANMF", pay, 15);
+                riff_size(&in, in.len, -1);
+            }
+
+            if (w == 15 || w == 16) {
+                /* 16 header bytes, then VP8L claiming 8 bytes of 4 */
+                put(&in, "ANMF", 4);
+                put32le(&in, w == 15 ? 16 + 8 + 4 : 16 + 4);
+                put(&in, pay, 16);
+                put(&in, "VP8L", 4);
+                put32le(&in, w == 15 ? 8 : 4);
+                put(&in, pay, w == 15 ? 4 : 0);
+                wchunk(&in, NULL, KEEP, "ICCP", pay, 8);
+                riff_size(&in, in.len, -1);
             }
 
             check_refused(cases[i].name, "image/webp", &in, cases[i].why);

@@ -86,6 +86,14 @@ put_meta(bld_t *b, const void *p, size_t n)
 }
 
 
+/* n bytes of c that are metadata: zeros in the expected output */
+static void
+put_meta_n(bld_t *b, int c, size_t n)
+{
+    put_n(b, b->stripped ? 0 : c, n);
+}
+
+
 static void
 box(bld_t *b, const char *type)
 {
@@ -472,13 +480,32 @@ build_qt_meta(bld_t *b)
 }
 
 
+/*
+ * A movie, track or media header: creation and modification times
+ * (32 bits each in version 0, 64 in version 1) zeroed, the rest kept.
+ */
+static void
+times_box(bld_t *b, const char *type, unsigned version, int c, size_t rest)
+{
+    full(b, type, version, type[0] == 't' ? 3 : 0);
+    put_meta_n(b, c, version ? 16 : 8);
+    put_n(b, c, rest);
+    end(b);
+}
+
+
+/* a track: headers of version 1 in the second, without udta */
 static void
 build_trak(bld_t *b, int with_udta)
 {
+    static const unsigned char  unknown_uuid[16] = {
+        0x50, 0x52, 0x4f, 0x46, 0x21, 0xd2, 0x4f, 0xce,
+        0xbb, 0x88, 0x69, 0x5c, 0xfa, 0xc9, 0xc7, 0x40
+    };
+
     box(b, "trak");
-    full(b, "tkhd", 0, 3);
-    put_n(b, 0x22, 80);
-    end(b);
+    times_box(b, "tkhd", !with_udta, 0x22, 72);
+    leaf(b, "tapt", 0x23, 20);          /* QuickTime's aperture: kept */
     box(b, "edts");
     full(b, "elst", 0, 0);
     put_be(b, 1, 4);
@@ -486,9 +513,7 @@ build_trak(bld_t *b, int with_udta)
     end(b);
     end(b);
     box(b, "mdia");
-    full(b, "mdhd", 0, 0);
-    put_n(b, 0x44, 20);
-    end(b);
+    times_box(b, "mdhd", !with_udta, 0x44, 12);
     hdlr(b, "vide");
     box(b, "minf");
     full(b, "vmhd", 0, 1);
@@ -509,6 +534,10 @@ build_trak(bld_t *b, int with_udta)
     full(b, "stco", 0, 0);
     put_be(b, 1, 4);
     put_be(b, 0x1234, 4);
+    end(b);
+    mbox(b, "uuid");                    /* unknown, deep down: free */
+    put(b, unknown_uuid, 16);
+    put(b, "SensorData GPS 48", 17);
     end(b);
     end(b);
     end(b);
@@ -543,16 +572,34 @@ build_mp4(bld_t *b, int stripped)
         0xa5, 0xd4, 0x0b, 0x30, 0xe8, 0x14, 0x11, 0xdd,
         0xba, 0x2f, 0x08, 0x00, 0x20, 0x0c, 0x9a, 0x66
     };
+    static const unsigned char  canon_uuid[16] = {
+        0x85, 0xc0, 0xb6, 0x87, 0x82, 0x0f, 0x11, 0xe0,
+        0x81, 0x11, 0xf4, 0xce, 0x46, 0x2b, 0x6a, 0x48
+    };
 
     memset(b, 0, sizeof(bld_t));
     b->stripped = stripped;
 
     ftyp(b, "isom", "isomiso2avc1mp41");
 
-    box(b, "moov");
-    full(b, "mvhd", 0, 0);
-    put_n(b, 0x11, 96);
+    mbox(b, "udat");                    /* a camera's NMEA log */
+    put(b, "$GPRMC,120000,A,4851.39,N,00221.13,E", 36);
     end(b);
+
+    box(b, "moov");
+    times_box(b, "mvhd", 0, 0x11, 88);
+    leaf(b, "iods", 0x12, 16);          /* MPEG-4 systems: kept */
+
+    mbox(b, "uuid");                    /* Canon's: Exif in CMT1..CMT4 */
+    put(b, canon_uuid, 16);
+    box(b, "CMT1");
+    put(b, "II*\0Canon Alice", 15);
+    end(b);
+    box(b, "CMT4");
+    put(b, "II*\0GPS 48.8566", 15);
+    end(b);
+    end(b);
+
     build_trak(b, 1);
     build_trak(b, 0);
     build_udta(b);
@@ -563,10 +610,19 @@ build_mp4(bld_t *b, int stripped)
     put(b, "<x:xmpmeta>Alice</x:xmpmeta>", 28);
     end(b);
 
-    box(b, "uuid");                     /* not XMP: stays */
+    mbox(b, "uuid");                    /* not XMP, but a uuid: free */
     put(b, other_uuid, 16);
     put_n(b, 0x66, 8);
     end(b);
+    end(b);
+
+    mbox(b, "IDIT");                    /* the capture date */
+    put(b, "2024:05:06 07:08:09", 20);
+    end(b);
+
+    mbox(b, "thum");                    /* a JPEG thumbnail */
+    put(b, "\xff\xd8\xff\xdb", 4);
+    put_n(b, 0x5a, 30);
     end(b);
 
     fbox(b);                            /* leftovers in a free box */
@@ -599,7 +655,7 @@ test_mp4(void)
     build_mp4(want, 1);
 
     ok(in->n == want->n, "mp4 test file: %zu bytes", in->n);
-    check_file("mp4", "video/mp4", in, want, 8);
+    check_file("mp4", "video/mp4", in, want, 20);
 
     /* the same as MOV and M4A, and a MOV without ftyp */
     {
@@ -627,15 +683,13 @@ test_mp4(void)
         put_n(b, 0x77, 50);
         end(b);
         box(b, "moov");
-        full(b, "mvhd", 0, 0);
-        put_n(b, 0x11, 96);
-        end(b);
+        times_box(b, "mvhd", 1, 0x11, 88);
         build_trak(b, 1);
         build_udta(b);
         end(b);
     }
 
-    check_file("mov without ftyp", "video/quicktime", in, want, 3);
+    check_file("mov without ftyp", "video/quicktime", in, want, 7);
 
     /* a last mdat of size 0 runs to the end; largesize boxes */
     for (i = 0; i < 2; i++) {
@@ -675,7 +729,7 @@ test_mp4(void)
 static void
 test_mp4_hostile(void)
 {
-    bld_t   *b;
+    bld_t   *b, *w;
     size_t   i;
 
     b = malloc(sizeof(bld_t));
@@ -754,40 +808,86 @@ test_mp4_hostile(void)
     RESET();
     put_be(b, 100, 4);
     put(b, "moov", 4);
-    leaf(b, "mvhd", 0, 4);
+    leaf(b, "mvhd", 0, 20);
     REFUSED("a moov cut short", "truncated file");
-
-    /* 16 levels of boxes are fine, 17 are not */
-    RESET();
-    for (i = 0; i < 15; i++) {
-        box(b, "trak");
-    }
-    leaf(b, "tkhd", 0, 4);
-    for (i = 0; i < 15; i++) {
-        end(b);
-    }
-    {
-        result_t  r;
-
-        run("video/mp4", b->b, b->n, NULL, 0, 1, &r);
-        ok(r.rc == PE_STRIP_OK && same(&r, b->b, b->n),
-           "16 levels of boxes pass (%s)", r.err);
-        result_free(&r);
-    }
-
-    RESET();
-    for (i = 0; i < 16; i++) {
-        box(b, "trak");
-    }
-    leaf(b, "tkhd", 0, 4);
-    for (i = 0; i < 16; i++) {
-        end(b);
-    }
-    REFUSED("17 levels of boxes", "boxes nested too deeply");
 
     RESET();
     box(b, "moov");
-    leaf(b, "mvhd", 0, 4);
+    leaf(b, "mvhd", 0, 11);
+    end(b);
+    REFUSED("an mvhd too short for its times",
+            "malformed movie, track or media header");
+
+    RESET();
+    box(b, "moov");
+    box(b, "trak");
+    full(b, "tkhd", 1, 0);
+    put_n(b, 0, 15);
+    end(b);
+    end(b);
+    end(b);
+    REFUSED("a tkhd of version 1 too short for its times",
+            "malformed movie, track or media header");
+
+    RESET();
+    box(b, "moov");
+    full(b, "mvhd", 2, 0);
+    put_n(b, 0, 96);
+    end(b);
+    end(b);
+    REFUSED("an mvhd of version 2", "unknown movie, track or media header "
+            "version");
+
+    RESET();
+    box(b, "moov");
+    leaf(b, "mvhd", 0, 4097 - 8);
+    end(b);
+    REFUSED("an mvhd of 4097 bytes", "movie, track or media header too "
+            "large");
+
+    /*
+     * Nesting is bounded by what playback knows (moov, trak, mdia, minf,
+     * stbl): a trak in a trak, and all deeper, is made free unread.
+     */
+    w = malloc(sizeof(bld_t));
+
+    for (i = 0; i < 2; i++) {
+        bld_t  *x = i ? w : b;
+        size_t  j;
+
+        memset(x, 0, sizeof(bld_t));
+        x->stripped = (int) i;
+        ftyp(x, "isom", "isom");
+        box(x, "moov");
+        box(x, "trak");
+        mbox(x, "trak");
+        for (j = 0; j < 20; j++) {
+            box(x, "trak");
+        }
+        leaf(x, "tkhd", 0x22, 4);
+        for (j = 0; j < 20; j++) {
+            end(x);
+        }
+        end(x);
+        end(x);
+        end(x);
+
+        if (i) {
+            result_t  r;
+
+            run("video/mp4", b->b, b->n, NULL, 0, 1, &r);
+            ok(r.rc == PE_STRIP_OK && same(&r, w->b, w->n)
+               && r.removed == 1,
+               "a trak in a trak, 20 deep: made free (%s)", r.err);
+            result_free(&r);
+        }
+    }
+
+    free(w);
+
+    RESET();
+    box(b, "moov");
+    leaf(b, "mvhd", 0, 20);
     end(b);
 
     {
@@ -996,6 +1096,17 @@ build_heic(bld_t *b, int stripped, heic_t *h)
     end(b);
     end(b);
 
+    mbox(b, "uuid");                    /* a vendor's, in meta: free */
+    put_n(b, 0xab, 16);
+    put(b, "PreviewImage", 12);
+    end(b);
+
+    fbox(b);                            /* leftovers: zeroed */
+    put_meta(b, "old", 3);
+    end(b);
+
+    leaf(b, "free", 0, 4);              /* zeros already: not counted */
+
     end(b);                             /* meta */
 
     h->mdat_at = b->n;
@@ -1035,7 +1146,7 @@ check_heic(const char *name, const char *type, heic_t *h)
 
     build_heic(in, 0, h);
     build_heic(want, 1, &h2);
-    check_file(name, type, in, want, 3);
+    check_file(name, type, in, want, 5);
 
     free(in);
     free(want);
@@ -1210,7 +1321,7 @@ test_heic_hostile(void)
         result_t  r;
 
         run("image/heic", b->b, b->n, NULL, 0, 1, &r);
-        ok(r.rc == PE_STRIP_OK && r.removed == 3,
+        ok(r.rc == PE_STRIP_OK && r.removed == 5,
            "64 extents in all are fine (%s)", r.err);
         result_free(&r);
     }
@@ -1232,6 +1343,25 @@ test_heic_hostile(void)
         patch_be(a, i + h.exif_field - h.meta_at, at, 4);
         expect_error("Exif in an mdat before meta", "image/heic", a->b,
                      a->n, "item data before the metadata box");
+        free(a);
+    }
+
+    /* Exif placed in an mvhd, which is held to zero its times */
+    {
+        bld_t   *a = malloc(sizeof(bld_t));
+        size_t   at;
+
+        BUILD(1);
+        memcpy(a, b, sizeof(bld_t));
+        box(a, "moov");
+        full(a, "mvhd", 0, 0);
+        at = a->n;
+        put_n(a, 0, 120);
+        end(a);
+        end(a);
+        patch_be(a, h.exif_field, at, 4);
+        expect_error("Exif in an mvhd", "image/heic", a->b, a->n,
+                     "item data in a movie, track or media header");
         free(a);
     }
 
