@@ -186,7 +186,28 @@ pe_provider_needs_key(const pe_conf_provider_t *conf, char *err,
         return -1;
     }
 
+    if (conf->access_key_env || conf->secret_key_env) {
+        snprintf(err, errlen, "provider \"%s\" takes no access_key_env= or "
+                 "secret_key_env=", conf->name);
+        return -1;
+    }
+
     return 0;
+}
+
+
+int
+pe_provider_init_key(pe_provider_t *p, char *err, size_t errlen)
+{
+    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
+                           sizeof(p->secret), err, errlen);
+}
+
+
+int
+pe_provider_hooks_on(const pe_conf_provider_t *conf)
+{
+    return conf->callbacks;
 }
 
 

@@ -277,9 +277,19 @@ json_t *pe_provider_json(const char *body, size_t len);
 int pe_provider_takes_only(const pe_conf_provider_t *conf, unsigned takes,
     char *err, size_t errlen);
 
-/* "provider NAME needs key_env=" when it has none; 0 if it has */
+/*
+ * A provider of one key (all but Kling): "needs key_env=" when it has
+ * none, "takes no access_key_env= or secret_key_env=" (Kling's pair) when
+ * it has those; 0 if right
+ */
 int pe_provider_needs_key(const pe_conf_provider_t *conf, char *err,
     size_t errlen);
+
+/* init of a provider of one key: key_env='s value into p->secret */
+int pe_provider_init_key(pe_provider_t *p, char *err, size_t errlen);
+
+/* hooks of a provider whose callbacks are asked for by callbacks=on */
+int pe_provider_hooks_on(const pe_conf_provider_t *conf);
 
 /*
  * hook_verify of a provider whose callbacks carry no signature: each is

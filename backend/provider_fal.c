@@ -69,13 +69,6 @@ pe_fal_hooks(const pe_conf_provider_t *conf)
 }
 
 
-static int
-pe_fal_init(pe_provider_t *p, char *err, size_t errlen)
-{
-    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
-                           sizeof(p->secret), err, errlen);
-}
-
 
 /* fal's field of each role (a model's fields= renames one) */
 static const char  *pe_fal_fields[PE_ROLES] = {
@@ -485,7 +478,7 @@ const pe_provider_ops_t  pe_provider_fal = {
     .inline_max = 0,
     .check = pe_fal_check,
     .hooks = pe_fal_hooks,
-    .init = pe_fal_init,
+    .init = pe_provider_init_key,
     .prepare = pe_fal_prepare,
     .parse = pe_fal_parse,
     .finds = 0,

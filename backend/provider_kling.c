@@ -54,14 +54,6 @@ pe_kling_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
 }
 
 
-/* callbacks=on: a callback_url with each task */
-static int
-pe_kling_hooks(const pe_conf_provider_t *conf)
-{
-    return conf->callbacks;
-}
-
-
 static int
 pe_kling_init(pe_provider_t *p, char *err, size_t errlen)
 {
@@ -456,7 +448,7 @@ const pe_provider_ops_t  pe_provider_kling = {
     .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
     .inline_max = 0,
     .check = pe_kling_check,
-    .hooks = pe_kling_hooks,
+    .hooks = pe_provider_hooks_on,     /* callbacks=on */
     .init = pe_kling_init,
     .prepare = pe_kling_prepare,
     .parse = pe_kling_parse,

@@ -58,13 +58,6 @@ pe_replicate_hooks(const pe_conf_provider_t *conf)
 }
 
 
-static int
-pe_replicate_init(pe_provider_t *p, char *err, size_t errlen)
-{
-    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
-                           sizeof(p->secret), err, errlen);
-}
-
 
 /* owner/name, or owner/name:version: letters, digits and -_. only */
 static int
@@ -438,7 +431,7 @@ const pe_provider_ops_t  pe_provider_replicate = {
     .inline_max = 0,
     .check = pe_replicate_check,
     .hooks = pe_replicate_hooks,
-    .init = pe_replicate_init,
+    .init = pe_provider_init_key,
     .prepare = pe_replicate_prepare,
     .parse = pe_replicate_parse,
     .finds = 0,

@@ -49,30 +49,9 @@ pe_seedance_check(const pe_conf_provider_t *conf, char *err, size_t errlen)
         return -1;
     }
 
-    if (conf->access_key_env || conf->secret_key_env) {
-        snprintf(err, errlen, "provider \"%s\" takes no access_key_env= or "
-                 "secret_key_env=", conf->name);
-        return -1;
-    }
-
     return 0;
 }
 
-
-/* callbacks=on: a callback_url with each task */
-static int
-pe_seedance_hooks(const pe_conf_provider_t *conf)
-{
-    return conf->callbacks;
-}
-
-
-static int
-pe_seedance_init(pe_provider_t *p, char *err, size_t errlen)
-{
-    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
-                           sizeof(p->secret), err, errlen);
-}
 
 
 /* the content role of each job role Seedance takes (fields= renames) */
@@ -414,8 +393,8 @@ const pe_provider_ops_t  pe_provider_seedance = {
     .roles = 1u << PE_ROLE_IMAGE | 1u << PE_ROLE_LAST_FRAME,
     .inline_max = 0,
     .check = pe_seedance_check,
-    .hooks = pe_seedance_hooks,
-    .init = pe_seedance_init,
+    .hooks = pe_provider_hooks_on,     /* callbacks=on */
+    .init = pe_provider_init_key,
     .prepare = pe_seedance_prepare,
     .parse = pe_seedance_parse,
     .finds = 0,

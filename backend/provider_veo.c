@@ -64,13 +64,6 @@ pe_veo_hooks(const pe_conf_provider_t *conf)
 }
 
 
-static int
-pe_veo_init(pe_provider_t *p, char *err, size_t errlen)
-{
-    return pe_provider_env(p->conf->name, p->conf->key_env, p->secret,
-                           sizeof(p->secret), err, errlen);
-}
-
 
 /* Veo's field of each role Veo takes (a model's fields= renames one) */
 static const char  *pe_veo_fields[PE_ROLES] = {
@@ -437,7 +430,7 @@ const pe_provider_ops_t  pe_provider_veo = {
     .inline_max = PE_VEO_INLINE_MAX,
     .check = pe_veo_check,
     .hooks = pe_veo_hooks,
-    .init = pe_veo_init,
+    .init = pe_provider_init_key,
     .prepare = pe_veo_prepare,
     .parse = pe_veo_parse,
     .finds = 0,

@@ -84,6 +84,12 @@ CONF
              . "webhook_jwks=/x;\n",
              qr/provider "rep2" takes no webhook_jwks=/,
              'what a kind does not take, likewise');
+    for my $kind (qw(fal replicate seedance veo)) {
+        $fails->("provider p type=$kind base=https://x key_env=K "
+                 . "access_key_env=A;\n",
+                 qr/provider "p" takes no access_key_env= or secret_key_env=/,
+                 "a $kind provider given Kling's keys");
+    }
     $fails->("provider kling type=fal base=https://x key_env=K "
              . "callbacks=on;\n",
              qr/provider "kling" takes no callbacks=/,
