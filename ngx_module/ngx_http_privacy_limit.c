@@ -116,6 +116,11 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_http_privacy_limit_rbtree_insert);
     ngx_queue_init(&zone->sh->queue);
+    ngx_queue_init(&zone->sh->unsent);
+    zone->sh->flush_next = 0;
+    zone->sh->flush_busy = 0;
+    zone->sh->soon_next = 0;
+    zone->sh->flush_soon = 0;
 
     len = sizeof(" in privacy_limit_zone \"\"") + shm_zone->shm.name.len;
 
@@ -141,7 +146,8 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t                         *value, name, s;
     ngx_uint_t                         i;
     pe_rate_t                          rate;
-    ngx_shm_zone_t                    *shm_zone;
+    ngx_msec_t                         interval;
+    ngx_shm_zone_t                    *shm_zone, **zonep;
     ngx_http_privacy_limit_zone_t     *zone;
     ngx_http_privacy_main_conf_t      *pmcf;
     ngx_http_compile_complex_value_t   ccv;
@@ -202,6 +208,20 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "sync_interval=", 14) == 0) {
+            s.data = value[i].data + 14;
+            s.len = value[i].len - 14;
+
+            interval = ngx_parse_time(&s, 0);
+
+            if (interval == (ngx_msec_t) NGX_ERROR || interval == 0) {
+                goto invalid;
+            }
+
+            zone->sync_interval = interval;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
             if (pe_rate_parse(value[i].data + 5, value[i].len - 5, &rate)
                 != 0)
@@ -213,6 +233,13 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         goto invalid;
+    }
+
+    if (zone->sync_interval && !zone->sync) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sync_interval\" needs \"sync=redis\" in "
+                           "\"%V\"", &cmd->name);
+        return NGX_CONF_ERROR;
     }
 
     if (name.len == 0 || rate.count == 0) {
@@ -240,6 +267,23 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     shm_zone->init = ngx_http_privacy_limit_init_zone;
     shm_zone->data = zone;
+
+    if (zone->sync_interval) {
+        if (pmcf->sync_zones == NULL) {
+            pmcf->sync_zones = ngx_array_create(cf->pool, 2,
+                                                sizeof(ngx_shm_zone_t *));
+            if (pmcf->sync_zones == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        zonep = ngx_array_push(pmcf->sync_zones);
+        if (zonep == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *zonep = shm_zone;
+    }
 
     return NGX_CONF_OK;
 
@@ -408,11 +452,16 @@ ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
         q = ngx_queue_last(&zone->sh->queue);
         ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, queue);
 
-        if (!(force && n == 0) && ln->tat > now) {
+        /* unsent charges are kept for the flush, but for want of memory */
+        if (!(force && n == 0) && (ln->tat > now || ln->pending)) {
             return;
         }
 
         ngx_queue_remove(q);
+
+        if (ln->pending) {
+            ngx_queue_remove(&ln->unsent);
+        }
 
         node = (ngx_rbtree_node_t *)
                    ((u_char *) ln - offsetof(ngx_rbtree_node_t, color));
@@ -454,6 +503,8 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
     ln->len = (u_short) key->len;
     ln->tat = 0;
     ln->blocked = 0;
+    ln->first = 0;
+    ln->pending = 0;
     ngx_memcpy(ln->data, key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
@@ -536,7 +587,7 @@ ngx_http_privacy_limit_ask(ngx_http_privacy_loc_conf_t *plcf,
         zone = limits[i].zone->data;
 
         if (!ngx_http_privacy_limit_keyed(&ctx->limit_key[i])
-            || (zone->sync && !local_sync))
+            || (ngx_http_privacy_limit_exact(zone) && !local_sync))
         {
             continue;
         }
@@ -630,11 +681,19 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
          */
         if (g.allowed) {
             ln->tat = g.tat;
+
+            if (zone->sync_interval) {
+                if (ln->pending == 0 && ln->first == 0) {
+                    ngx_http_privacy_limit_sync_soon(zone);
+                }
+
+                ngx_http_privacy_limit_unsent(zone, ln, 1, now);
+            }
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        if (zone->sync && wait) {
+        if (ngx_http_privacy_limit_exact(zone) && wait) {
             /* Redis decided, and its numbers are the global ones */
             v = &wait->values[3 + 3 * s++];
             ngx_http_privacy_limit_see(ctx, limits[i].zone, (uint64_t) v[0],
@@ -741,7 +800,7 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
         ctx->limit_hash[i] = ngx_crc32_short(ctx->limit_key[i].data,
                                              ctx->limit_key[i].len);
 
-        if (!zone->sync
+        if (!ngx_http_privacy_limit_exact(zone)
             || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
         {
             continue;

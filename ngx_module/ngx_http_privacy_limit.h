@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_privacy_module.h"
+#include "pe_jws.h"
 
 
 #define NGX_HTTP_PRIVACY_LIMIT_PASSED    1
@@ -29,6 +30,9 @@ typedef struct {
     ngx_queue_t                  queue;
     uint64_t                     tat;
     uint64_t                     blocked;  /* sync=redis: refused until */
+    ngx_queue_t                  unsent;   /* sync_interval: charged */
+    uint64_t                     first;    /* the oldest unsent charge */
+    uint32_t                     pending;  /* unsent charges; 0: unlisted */
     u_char                       data[1];
 } ngx_http_privacy_limit_node_t;
 
@@ -37,6 +41,11 @@ typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;
+    ngx_queue_t                  unsent;      /* sync_interval: to send */
+    uint64_t                     flush_next;  /* the node's next flush */
+    uint64_t                     flush_busy;  /* one under way, until */
+    uint64_t                     soon_next;   /* new keys flushed from */
+    ngx_uint_t                   flush_soon;  /* a key new to the node */
 } ngx_http_privacy_limit_shctx_t;
 
 
@@ -47,7 +56,14 @@ typedef struct {
     ngx_http_complex_value_t         key;
     ngx_str_t                        name;
     ngx_uint_t                       sync;     /* sync=redis */
+    ngx_msec_t                       sync_interval;  /* 0: exact */
+    void                            *flusher;  /* this worker's */
 } ngx_http_privacy_limit_zone_t;
+
+
+/* asked of Redis for each request: sync=redis without sync_interval */
+#define ngx_http_privacy_limit_exact(zone)                                   \
+    ((zone)->sync && (zone)->sync_interval == 0)
 
 
 /* allowed, refusing zone, retry; then remaining, reset, delay per zone */
@@ -89,7 +105,19 @@ ngx_int_t ngx_http_privacy_limit_charge(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx,
     uint64_t now, ngx_http_privacy_limit_wait_t *wait);
 
+/* sync=redis sync_interval=: ngx_http_privacy_limit_sync.c */
+char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf);
+void ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone);
+void ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t now);
+
 /* sync=redis: ngx_http_privacy_limit_redis.c */
+#define NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)                           \
+    (sizeof("privacy:{:}") - 1 + (zone)->name.len + PE_JWS_SIG_LEN)
+
+u_char *ngx_http_privacy_limit_redis_key(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, u_char *p);
 uint64_t ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
     ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t *reset);
 ngx_int_t ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,

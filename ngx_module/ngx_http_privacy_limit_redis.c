@@ -108,7 +108,32 @@ ngx_http_privacy_limit_init_main(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_privacy_limit_sync_init_main(cf, pmcf);
+}
+
+
+/*
+ * A key's name in Redis, "privacy:{zone:HMAC(key)}": no address or
+ * account in Redis, and each key its own Cluster hash slot.  NULL: the
+ * HMAC failed.
+ */
+
+u_char *
+ngx_http_privacy_limit_redis_key(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, u_char *p)
+{
+    p = ngx_cpymem(p, "privacy:{", 9);
+    p = ngx_cpymem(p, zone->name.data, zone->name.len);
+    *p++ = ':';
+
+    if (pe_hmac_hs256(pmcf->hmac, key->data, key->len, (char *) p) != 0) {
+        return NULL;
+    }
+
+    p += PE_JWS_SIG_LEN;
+    *p++ = '}';
+
+    return p;
 }
 
 
@@ -308,31 +333,25 @@ ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
 
-        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        if (!ngx_http_privacy_limit_exact(zone)
+            || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
         {
             continue;
         }
 
-        p = ngx_pnalloc(r->pool, sizeof("privacy:{:}") - 1 + zone->name.len
-                                 + PE_JWS_SIG_LEN + 2 * NGX_INT64_LEN);
+        p = ngx_pnalloc(r->pool, NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
+                                 + 2 * NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         keys[nsync].data = p;
-        p = ngx_cpymem(p, "privacy:{", 9);
-        p = ngx_cpymem(p, zone->name.data, zone->name.len);
-        *p++ = ':';
-
-        if (pe_hmac_hs256(pmcf->hmac, ctx->limit_key[i].data,
-                          ctx->limit_key[i].len, (char *) p)
-            != 0)
-        {
+        p = ngx_http_privacy_limit_redis_key(pmcf, zone, &ctx->limit_key[i],
+                                             p);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        p += PE_JWS_SIG_LEN;
-        *p++ = '}';
         keys[nsync].len = p - keys[nsync].data;
 
         args[2 * nsync].data = p;
@@ -455,7 +474,8 @@ ngx_http_privacy_limit_answered(ngx_http_request_t *r,
     for (i = 0; i < plcf->limits->nelts; i++) {
         zone = limits[i].zone->data;
 
-        if (!zone->sync || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
+        if (!ngx_http_privacy_limit_exact(zone)
+            || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))
         {
             continue;
         }

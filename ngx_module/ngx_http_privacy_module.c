@@ -32,6 +32,7 @@ static char *ngx_http_privacy_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static void ngx_http_privacy_report_note(ngx_conf_t *cf,
     ngx_http_privacy_loc_conf_t *conf);
 static ngx_int_t ngx_http_privacy_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_privacy_init_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_privacy_enforce[] = {
@@ -217,7 +218,7 @@ ngx_module_t  ngx_http_privacy_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    ngx_http_privacy_redis_init_process,   /* init process */
+    ngx_http_privacy_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_privacy_redis_exit_process,   /* exit process */
@@ -563,6 +564,19 @@ ngx_http_privacy_add_variables(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+/* a worker's Redis connection, then the flushers that use it */
+
+static ngx_int_t
+ngx_http_privacy_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_privacy_redis_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_privacy_limit_sync_init_process(cycle);
 }
 
 

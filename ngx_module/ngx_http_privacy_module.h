@@ -147,6 +147,7 @@ typedef struct {
     ngx_flag_t                 region_used;
     ngx_http_privacy_redis_t  *redis;       /* privacy_redis, or NULL */
     ngx_flag_t                 redis_used;  /* a zone has sync=redis */
+    ngx_array_t               *sync_zones;  /* with sync_interval */
     ngx_flag_t                 error_log_anon;
     ngx_flag_t                 error_log_hide_used;  /* somewhere "on" */
 } ngx_http_privacy_main_conf_t;
@@ -366,6 +367,7 @@ char *ngx_http_privacy_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_privacy_redis_script_init(
     ngx_http_privacy_redis_script_t *script);
 ngx_int_t ngx_http_privacy_redis_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_privacy_limit_sync_init_process(ngx_cycle_t *cycle);
 void ngx_http_privacy_redis_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_privacy_redis_fail_closed(ngx_http_privacy_redis_t *rd);
 ngx_msec_t ngx_http_privacy_redis_timeout(ngx_http_privacy_redis_t *rd);

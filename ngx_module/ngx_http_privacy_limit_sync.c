@@ -1,0 +1,649 @@
+
+/*
+ * privacy-edge: rate limits global across nodes at local speed:
+ * sync=redis with sync_interval.
+ *
+ * A request is decided from this node's zone in shared memory, exactly as
+ * a local zone's, and never waits for Redis.  What the node charged is
+ * listed per key.  Once per interval one worker of the node (whichever
+ * worker's timer comes first claims the flush, in the zone) sends each
+ * listed key's charges to Redis and gets back the key's global state: all
+ * the keys in a few calls that leave in one write, one round trip per
+ * interval for the node, on Redis's clock.  The key's state here is then
+ * Redis's, plus what this node charged since.  Keys nobody charged cost
+ * nothing.
+ *
+ * A key new to this node starts here from a full bucket, and is sent
+ * soon rather than at the next interval (no sooner than a sixteenth of
+ * it after the last flush): the node learns the key's global state
+ * before its next few requests.  Other nodes' charges are seen here one
+ * to two intervals late.  With N nodes, at most about (N - 1) x (rate x
+ * 2 x interval + burst + 1) more requests pass in a window than an exact
+ * limit would let.
+ *
+ * Redis slow or away: the node limits alone, and its charges stay listed
+ * until Redis takes them, then every node goes on from the global state
+ * again (what passed meanwhile is charged: a daily quota stays one).  A
+ * flush whose answer was lost (timed out, connection lost) is not sent
+ * again: Redis may have applied it, and counting it twice would refuse
+ * for nothing.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ngx_http_privacy_limit.h"
+
+
+#define NGX_HTTP_PRIVACY_SYNC_KEYS   256    /* keys in one call */
+#define NGX_HTTP_PRIVACY_SYNC_CALLS  32     /* calls in one flush */
+
+
+typedef struct ngx_http_privacy_limit_flusher_s
+    ngx_http_privacy_limit_flusher_t;
+
+
+/* one call's keys, as listed in the zone, and what was sent of each */
+typedef struct {
+    ngx_http_privacy_limit_flusher_t  *flusher;
+    ngx_http_privacy_redis_call_t     *call;
+    ngx_uint_t                         index;
+    ngx_uint_t                         nkeys;
+    ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_KEYS];
+    uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_KEYS];
+    uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_KEYS];
+    uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_KEYS];
+} ngx_http_privacy_limit_batch_t;
+
+
+/* a worker's flusher of one zone */
+struct ngx_http_privacy_limit_flusher_s {
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_http_privacy_main_conf_t      *pmcf;
+    ngx_event_t                        tick;       /* every interval */
+    ngx_event_t                        soon;       /* a key new here */
+    ngx_event_t                        timeout;    /* the flush's answers */
+    ngx_uint_t                         outstanding;
+    ngx_http_privacy_limit_batch_t    *batch[NGX_HTTP_PRIVACY_SYNC_CALLS];
+};
+
+
+static void ngx_http_privacy_limit_sync_tick(ngx_event_t *ev);
+static void ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev);
+static void ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev);
+static void ngx_http_privacy_limit_sync_done(void *data, void *r);
+
+
+/*
+ * A key's charges into the global state, on Redis's clock, in
+ * microseconds as the exact script's: the arrival time moves on by one
+ * interval per charge, from when the oldest charge was made at the
+ * earliest (its age) rather than from now, so that charges spread over an
+ * interval weigh as they did here.  ARGV[1] is the call's request count
+ * (one), ARGV[2] the interval in ns, then count and age in us per key.
+ * Answers the microseconds each key is owed: its arrival time past now.
+ */
+
+static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
+    ngx_string(
+    "if redis.replicate_commands then redis.replicate_commands() end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local iv = tonumber(ARGV[2]) / 1000\n"
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local c = tonumber(ARGV[2 * i + 1])\n"
+    "  local age = tonumber(ARGV[2 * i + 2])\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[i])) or 0\n"
+    "  tat = math.max(tat, now - age) + c * iv\n"
+    "  if tat > now then\n"
+    "    redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX',\n"
+    "               math.ceil((tat - now) / 1000) + 1)\n"
+    "  end\n"
+    "  out[i] = math.max(math.ceil(tat - now), 0)\n"
+    "end\n"
+    "return {out}\n"),
+    { 0 }
+};
+
+
+char *
+ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
+    ngx_http_privacy_main_conf_t *pmcf)
+{
+    if (pmcf->sync_zones == NULL
+        || ngx_http_privacy_limit_sync_script.sha1[0] != '\0')
+    {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_privacy_redis_script_init(
+            &ngx_http_privacy_limit_sync_script)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* n charges of a key, made at now, listed for the next flush: locked */
+
+void
+ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t now)
+{
+    if (ln->pending == 0) {
+        ln->first = now;
+        ngx_queue_insert_tail(&zone->sh->unsent, &ln->unsent);
+
+    } else if (now < ln->first) {
+        ln->first = now;
+    }
+
+    ln->pending = (ln->pending > NGX_MAX_UINT32_VALUE - n)
+                  ? NGX_MAX_UINT32_VALUE : ln->pending + n;
+}
+
+
+ngx_int_t
+ngx_http_privacy_limit_sync_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                          i;
+    ngx_shm_zone_t                    **shm_zones;
+    ngx_http_privacy_limit_flusher_t   *fl;
+    ngx_http_privacy_main_conf_t       *pmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_privacy_module);
+
+    if (pmcf == NULL || pmcf->sync_zones == NULL || pmcf->redis == NULL) {
+        return NGX_OK;
+    }
+
+    shm_zones = pmcf->sync_zones->elts;
+
+    for (i = 0; i < pmcf->sync_zones->nelts; i++) {
+        fl = ngx_pcalloc(cycle->pool,
+                         sizeof(ngx_http_privacy_limit_flusher_t));
+        if (fl == NULL) {
+            return NGX_ERROR;
+        }
+
+        fl->shm_zone = shm_zones[i];
+        fl->pmcf = pmcf;
+
+        fl->tick.handler = ngx_http_privacy_limit_sync_tick;
+        fl->tick.data = fl;
+        fl->tick.log = cycle->log;
+        fl->tick.cancelable = 1;    /* does not hold a worker at exit */
+
+        fl->soon.handler = ngx_http_privacy_limit_sync_soon_handler;
+        fl->soon.data = fl;
+        fl->soon.log = cycle->log;
+        fl->soon.cancelable = 1;
+
+        ((ngx_http_privacy_limit_zone_t *) fl->shm_zone->data)->flusher = fl;
+
+        fl->timeout.handler = ngx_http_privacy_limit_sync_timeout;
+        fl->timeout.data = fl;
+        fl->timeout.log = cycle->log;
+        fl->timeout.cancelable = 1;
+
+        /* workers start apart, so that one of them is always near */
+        ngx_add_timer(&fl->tick, 1 + (ngx_msec_t) ngx_random()
+                                     % ((ngx_http_privacy_limit_zone_t *)
+                                        fl->shm_zone->data)->sync_interval);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the flush is over: another worker may claim the next */
+
+static void
+ngx_http_privacy_limit_sync_finish(ngx_http_privacy_limit_flusher_t *fl)
+{
+    ngx_uint_t                      soon;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    zone = fl->shm_zone->data;
+
+    if (fl->timeout.timer_set) {
+        ngx_del_timer(&fl->timeout);
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    zone->sh->flush_busy = 0;
+    soon = zone->sh->flush_soon;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* keys new meanwhile, whose flush waited for this one */
+    if (soon && !fl->soon.posted && !fl->soon.timer_set
+        && !ngx_exiting && !ngx_terminate && !ngx_quit)
+    {
+        ngx_post_event(&fl->soon, &ngx_posted_events);
+    }
+}
+
+
+/*
+ * A key new to this node was charged (the zone is locked): this worker
+ * flushes at the end of the event loop cycle, or as soon as it may.
+ */
+
+void
+ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone)
+{
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = zone->flusher;
+    zone->sh->flush_soon = 1;
+
+    if (fl && !fl->soon.posted && !fl->soon.timer_set) {
+        ngx_post_event(&fl->soon, &ngx_posted_events);
+    }
+}
+
+
+/* a batch that never left: its charges are listed again, nothing lost */
+
+static void
+ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_batch_t *b, uint64_t now)
+{
+    ngx_uint_t                      i;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < b->nkeys; i++) {
+        ln = ngx_http_privacy_limit_lookup(zone, &b->key[i], b->hash[i]);
+
+        if (ln == NULL) {
+            ln = ngx_http_privacy_limit_create(zone, &b->key[i], b->hash[i],
+                                               now);
+            if (ln == NULL) {
+                continue;           /* out of memory: these charges go */
+            }
+
+            /* so that LRU expiry does not take it before it is sent */
+            ln->tat = now + zone->rate.interval;
+        }
+
+        ngx_http_privacy_limit_unsent(zone, ln, b->count[i],
+                                      now - ngx_min(b->age[i], now));
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Takes up to a flush's worth of listed keys off the zone's list, in
+ * batches, each key with its charges and the age of the oldest: locked.
+ */
+
+static ngx_uint_t
+ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
+    ngx_http_privacy_limit_zone_t *zone, uint64_t now)
+{
+    u_char                          *p;
+    size_t                           size;
+    ngx_uint_t                       n, i;
+    ngx_queue_t                     *q, *last;
+    ngx_http_privacy_limit_node_t   *ln;
+    ngx_http_privacy_limit_batch_t  *b;
+
+    for (n = 0; n < NGX_HTTP_PRIVACY_SYNC_CALLS; n++) {
+
+        if (ngx_queue_empty(&zone->sh->unsent)) {
+            break;
+        }
+
+        /* the keys' bytes follow the batch */
+
+        size = sizeof(ngx_http_privacy_limit_batch_t);
+        q = ngx_queue_head(&zone->sh->unsent);
+
+        for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_KEYS
+                    && q != ngx_queue_sentinel(&zone->sh->unsent); i++)
+        {
+            ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, unsent);
+            size += ln->len;
+            q = ngx_queue_next(q);
+        }
+
+        last = q;
+
+        b = ngx_alloc(size, ngx_cycle->log);
+        if (b == NULL) {
+            break;                  /* listed still: the next flush */
+        }
+
+        b->flusher = fl;
+        b->call = NULL;
+        b->nkeys = 0;
+        p = (u_char *) b + sizeof(ngx_http_privacy_limit_batch_t);
+
+        while (ngx_queue_head(&zone->sh->unsent) != last) {
+            q = ngx_queue_head(&zone->sh->unsent);
+            ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, unsent);
+
+            i = b->nkeys++;
+            b->key[i].data = p;
+            b->key[i].len = ln->len;
+            p = ngx_cpymem(p, ln->data, ln->len);
+            b->hash[i] = ((ngx_rbtree_node_t *)
+                             ((u_char *) ln
+                              - offsetof(ngx_rbtree_node_t, color)))->key;
+            b->count[i] = ln->pending;
+            b->age[i] = now > ln->first ? now - ln->first : 0;
+
+            ngx_queue_remove(q);
+            ln->pending = 0;
+        }
+
+        fl->batch[n] = b;
+    }
+
+    return n;
+}
+
+
+/* one batch asked of Redis; NGX_DECLINED: not asked */
+
+static ngx_int_t
+ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
+    ngx_http_privacy_limit_zone_t *zone, ngx_http_privacy_limit_batch_t *b)
+{
+    u_char      *p, *buf;
+    size_t       size;
+    ngx_int_t    rc;
+    ngx_str_t   *keys, *args;
+    ngx_uint_t   i;
+
+    size = b->nkeys * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
+                       + 2 * NGX_INT64_LEN)
+           + NGX_INT64_LEN
+           + (3 * b->nkeys + 1) * sizeof(ngx_str_t);
+
+    buf = ngx_alloc(size, ngx_cycle->log);
+    if (buf == NULL) {
+        return NGX_DECLINED;
+    }
+
+    keys = (ngx_str_t *) buf;
+    args = keys + b->nkeys;
+    p = (u_char *) (args + 2 * b->nkeys + 1);
+
+    args[0].data = p;
+    p = ngx_http_privacy_decimal(p, zone->rate.interval);
+    args[0].len = p - args[0].data;
+
+    for (i = 0; i < b->nkeys; i++) {
+        keys[i].data = p;
+        p = ngx_http_privacy_limit_redis_key(fl->pmcf, zone, &b->key[i], p);
+        if (p == NULL) {
+            ngx_free(buf);
+            return NGX_DECLINED;
+        }
+
+        keys[i].len = p - keys[i].data;
+
+        args[1 + 2 * i].data = p;
+        p = ngx_http_privacy_decimal(p, b->count[i]);
+        args[1 + 2 * i].len = p - args[1 + 2 * i].data;
+
+        args[2 + 2 * i].data = p;
+        p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
+        args[2 + 2 * i].len = p - args[2 + 2 * i].data;
+    }
+
+    b->call = ngx_http_privacy_redis_eval(fl->pmcf->redis,
+                                          &ngx_http_privacy_limit_sync_script,
+                                          b->nkeys, keys, 1 + 2 * b->nkeys,
+                                          args,
+                                          ngx_http_privacy_limit_sync_done,
+                                          b, &b->index);
+    rc = b->call ? NGX_OK : NGX_DECLINED;
+
+    ngx_free(buf);
+
+    return rc;
+}
+
+
+/* sends what is listed: the zone is locked, and unlocked here */
+
+static void
+ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
+    ngx_http_privacy_limit_zone_t *zone, uint64_t now)
+{
+    uint64_t    interval;
+    ngx_uint_t  i, n;
+
+    interval = (uint64_t) zone->sync_interval * 1000000;
+
+    zone->sh->flush_soon = 0;
+    zone->sh->soon_next = now + ngx_max(interval / 16, 1000000);
+
+    if (ngx_queue_empty(&zone->sh->unsent)) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    /* claimed, until the answers come or time out (a worker that died
+       with it claimed gives it up then too) */
+    zone->sh->flush_busy = now + interval
+                           + (uint64_t) ngx_http_privacy_redis_timeout(
+                                            fl->pmcf->redis) * 1000000;
+
+    n = ngx_http_privacy_limit_sync_take(fl, zone, now);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        if (ngx_http_privacy_limit_sync_send(fl, zone, fl->batch[i])
+            == NGX_OK)
+        {
+            fl->outstanding++;
+            continue;
+        }
+
+        /* Redis not asked (away, breaker open): listed again */
+        ngx_http_privacy_limit_sync_relist(zone, fl->batch[i], now);
+        ngx_free(fl->batch[i]);
+        fl->batch[i] = NULL;
+    }
+
+    if (fl->outstanding == 0) {
+        ngx_http_privacy_limit_sync_finish(fl);
+        return;
+    }
+
+    ngx_add_timer(&fl->timeout,
+                  ngx_http_privacy_redis_timeout(fl->pmcf->redis));
+}
+
+
+static void
+ngx_http_privacy_limit_sync_tick(ngx_event_t *ev)
+{
+    uint64_t                           now, interval;
+    ngx_http_privacy_limit_zone_t     *zone;
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = ev->data;
+    zone = fl->shm_zone->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(&fl->tick, zone->sync_interval);
+
+    if (fl->outstanding) {
+        return;                     /* this worker's flush is not over */
+    }
+
+    now = ngx_http_privacy_limit_now();
+    interval = (uint64_t) zone->sync_interval * 1000000;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (zone->sh->flush_busy > now || zone->sh->flush_next > now) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;                     /* another worker's, or not yet due */
+    }
+
+    /* a little early: timers of different workers do not tick in step */
+    zone->sh->flush_next = now + interval - interval / 8;
+
+    ngx_http_privacy_limit_sync_flush(fl, zone, now);
+}
+
+
+static void
+ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev)
+{
+    uint64_t                           now;
+    ngx_http_privacy_limit_zone_t     *zone;
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = ev->data;
+    zone = fl->shm_zone->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit || fl->outstanding) {
+        return;                     /* this worker's flush reposts it */
+    }
+
+    now = ngx_http_privacy_limit_now();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (!zone->sh->flush_soon || zone->sh->flush_busy > now) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;                     /* sent already, or the flush under
+                                       way reposts it when it ends */
+    }
+
+    if (zone->sh->soon_next > now) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_add_timer(&fl->soon,
+                      (ngx_msec_t) ((zone->sh->soon_next - now) / 1000000)
+                      + 1);
+        return;
+    }
+
+    ngx_http_privacy_limit_sync_flush(fl, zone, now);
+}
+
+
+/* Redis answered a batch, or its call failed: from hiredis's callback */
+
+static void
+ngx_http_privacy_limit_sync_done(void *data, void *r)
+{
+    redisReply                        *reply = r, *e;
+    uint64_t                           now, owed;
+    ngx_uint_t                         i, ok;
+    ngx_http_privacy_limit_node_t     *ln;
+    ngx_http_privacy_limit_zone_t     *zone;
+    ngx_http_privacy_limit_batch_t    *b = data;
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = b->flusher;
+    zone = fl->shm_zone->data;
+    now = ngx_http_privacy_limit_now();
+
+    ok = reply && reply->type == REDIS_REPLY_ARRAY
+         && reply->elements == b->nkeys;
+
+    for (i = 0; ok && i < b->nkeys; i++) {
+        e = reply->element[i];
+        ok = e->type == REDIS_REPLY_INTEGER && e->integer >= 0;
+    }
+
+    if (ok) {
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        for (i = 0; i < b->nkeys; i++) {
+            ln = ngx_http_privacy_limit_lookup(zone, &b->key[i], b->hash[i]);
+
+            if (ln == NULL) {
+                continue;           /* expired here: Redis holds it */
+            }
+
+            /* the global state, and what this node charged since */
+            owed = (uint64_t) reply->element[i]->integer * 1000;
+            ln->tat = now + owed + (uint64_t) ln->pending
+                                   * zone->rate.interval;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    } else if (reply) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "privacy: unexpected reply from redis");
+    }
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
+        if (fl->batch[i] == b) {
+            fl->batch[i] = NULL;
+            break;
+        }
+    }
+
+    ngx_free(b);
+
+    if (--fl->outstanding == 0) {
+        ngx_http_privacy_limit_sync_finish(fl);
+    }
+}
+
+
+/* Redis did not answer in time: the flush is given up, not sent again */
+
+static void
+ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
+{
+    ngx_uint_t                         i;
+    ngx_http_privacy_limit_batch_t    *b;
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "privacy: redis did not answer a limit sync in time");
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
+        b = fl->batch[i];
+
+        if (b == NULL) {
+            continue;
+        }
+
+        if (b->call) {
+            ngx_http_privacy_redis_detach(b->call, b->index, 1);
+        }
+
+        fl->batch[i] = NULL;
+        ngx_free(b);
+    }
+
+    fl->outstanding = 0;
+    ngx_http_privacy_limit_sync_finish(fl);
+}

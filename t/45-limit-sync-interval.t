@@ -1,0 +1,312 @@
+#!/usr/bin/perl
+
+# Global rate limits at local speed (sync=redis sync_interval=50ms), with
+# three nginx nodes of two workers each and one real redis-server:
+# decisions as exact as a local zone's on one node; Redis asked once per
+# interval per node, not per request nor per worker, and not at all when
+# idle; a key used up on one node refused on the others within an
+# interval; the over-admission of a hot key hammered on all three nodes
+# at once, and of many keys, against the stated bound (and against the
+# same limit without sync, which the bound must beat); Redis stopped
+# (SIGSTOP): no request waits, the zone keeps limiting, fail=closed does
+# not refuse; Redis back: what was charged meanwhile reaches it and the
+# nodes agree again.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use IO::Socket::INET;
+use POSIX ();
+
+use lib 't/lib';
+use PETest;
+
+my $t = PETest->new;
+my $rport = $t->redis;
+mkdir $t->dir . '/www';
+$t->write_file('www/x', 'x');
+
+my $http = <<'EOF';
+    privacy_redis 127.0.0.1:%%REDIS%% timeout=200ms fail=closed;
+
+    privacy_limit_zone $http_x_user zone=hot:1m rate=20r/s
+                       sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=quota:4m rate=1r/m
+                       sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=alone:1m rate=20r/s;
+
+    access_log off;
+    keepalive_requests 1000000;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /hot/ {
+            privacy_limit zone=hot burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /quota/ {
+            privacy_limit zone=quota burst=2 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /alone/ {
+            privacy_limit zone=alone burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /free/ {
+            alias %%DIR%%/www/;
+        }
+
+        location = /status {
+            privacy_status;
+        }
+    }
+EOF
+
+sub node_conf {
+    return $http =~ s/%%REDIS%%/$rport/r;
+}
+
+# --- configuration -----------------------------------------------------
+
+my $tc = PETest->new;
+$tc->conf_fails(<<'EOF', qr/"sync_interval" needs "sync=redis"/,
+    privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync_interval=50ms;
+EOF
+    'sync_interval without sync=redis');
+$tc->conf_fails(<<'EOF', qr/invalid parameter "sync_interval=0"/,
+    privacy_redis 127.0.0.1:6379;
+    privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync=redis
+                       sync_interval=0;
+EOF
+    'sync_interval=0');
+$tc->conf_fails(<<'EOF', qr/invalid parameter "sync_interval=soon"/,
+    privacy_redis 127.0.0.1:6379;
+    privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync=redis
+                       sync_interval=soon;
+EOF
+    'sync_interval=soon');
+
+# --- three nodes -------------------------------------------------------
+
+my @nodes = ($t);
+for (1 .. 2) {
+    my $n = PETest->new;
+    mkdir $n->dir . '/www';
+    $n->write_file('www/x', 'x');
+    push @nodes, $n;
+}
+$_->nginx_start(node_conf(), workers => 2) for @nodes;
+my @port = map { $_->port } @nodes;
+
+sub get {
+    my ($p, $uri, $user) = @_;
+    return http_get($p, $uri, defined $user ? ('X-User' => $user) : ());
+}
+
+sub statuses {
+    my ($p, $uri, $user, $n) = @_;
+    return [map { get($p, $uri, $user)->{status} } 1 .. $n];
+}
+
+sub evalsha_calls {
+    my $info = $t->redis_query($rport, ['INFO', 'commandstats']) // '';
+    return ($info =~ /^cmdstat_evalsha:calls=(\d+)/m)[0] // 0;
+}
+
+sub redis_keys {
+    my ($zone) = @_;
+    my $n = $t->redis_query($rport, ['EVAL',
+        "return #redis.call('KEYS', ARGV[1])", 0, "privacy:{$zone:*"]);
+    return $n // 0;
+}
+
+# keep-alive requests as fast as one client goes, for secs seconds,
+# users taken in turn: how many passed and how many were refused
+sub hammer {
+    my ($p, $uri, $users, $secs) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p)
+        or die "connect: $!";
+    my ($ok, $no, $i, $buf) = (0, 0, 0, '');
+    my $end = time + $secs;
+    while (time < $end) {
+        my $u = $users->[$i++ % @$users];
+        print $s "GET $uri HTTP/1.1\r\nHost: n\r\nX-User: $u\r\n\r\n";
+        # a whole response: headers and the body its length says
+        while (1) {
+            if ($buf =~ /\A(HTTP\/1\.1 (\d+).*?\r\n\r\n)/s) {
+                my ($head, $st) = ($1, $2);
+                my ($len) = $head =~ /^Content-Length: (\d+)/mi;
+                $len //= 0;
+                if (length($buf) >= length($head) + $len) {
+                    substr($buf, 0, length($head) + $len) = '';
+                    $st == 200 ? $ok++ : $st == 429 ? $no++ : die "got $st";
+                    if ($head =~ /^Connection: close/mi) {
+                        $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                   PeerPort => $p)
+                            or die "connect: $!";
+                        $buf = '';
+                    }
+                    last;
+                }
+            }
+            my $r = sysread($s, $buf, 65536, length $buf);
+            die "read: $!" unless $r;
+        }
+    }
+    return ($ok, $no);
+}
+
+# hammer on every node at once, one client each: the sums
+sub hammer_all {
+    my ($uri, $users, $secs) = @_;
+    my (@files, @pids);
+    for my $i (0 .. $#port) {
+        my $f = $t->dir . "/hammer-$i-" . int(rand(1e9));
+        push @files, $f;
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            my ($ok, $no) = hammer($port[$i], $uri, $users, $secs);
+            open(my $fh, '>', $f);
+            print $fh "$ok $no\n";
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    waitpid($_, 0) for @pids;
+    my ($ok, $no) = (0, 0);
+    for my $f (@files) {
+        open(my $fh, '<', $f) or die "$f: $!";
+        my ($a, $b) = split ' ', scalar <$fh>;
+        ($ok, $no) = ($ok + $a, $no + $b);
+    }
+    return ($ok, $no);
+}
+
+# --- one node: local decisions, Redis once per interval ---------------
+
+is_deeply(statuses($port[0], '/quota/x', 'alice', 4), [200, 200, 200, 429],
+          '1r/m burst 2 on one node: 3 pass, the 4th is refused at once');
+my $rl = get($port[0], '/quota/x', 'bob')->{headers}{ratelimit};
+is($rl, '"quota";r=2;t=60', 'RateLimit from the node\'s own state');
+
+sleep 0.2;
+is(redis_keys('quota'), 2, 'the charges reached Redis within an interval');
+
+# idle: keys nobody charged cost nothing
+my $calls = evalsha_calls();
+sleep 0.5;
+is(evalsha_calls() - $calls, 0, 'idle nodes do not call Redis');
+
+# a steady stream on one node of two workers: one flush per interval
+$calls = evalsha_calls();
+my $t0 = time;
+my ($ok, $no) = hammer($port[0], '/hot/x', [map { "u$_" } 1 .. 50], 1);
+my $took = time - $t0;
+my $flushes = evalsha_calls() - $calls;
+ok($ok + $no > 200, "a stream of requests (" . ($ok + $no) . " in 1 s)");
+ok($flushes <= $took / 0.05 * 1.3 + 2,
+   "... Redis called once per interval for the node, not per request "
+   . "nor per worker ($flushes calls in " . sprintf('%.2f', $took) . " s)");
+ok($flushes >= 5, '... and called ($flushes)');
+
+# --- a key used up on one node is refused on the others ---------------
+
+# a node learns a key's global state at its first flush after it charged
+# the key: until then it has its own bucket, at most burst + 1
+my @users = map { "many$_" } 1 .. 300;
+my @first = map { @{ statuses($port[0], '/quota/x', $_, 3) } } @users;
+is(scalar(grep { $_ == 200 } @first), 900,
+   '300 users use up their quota on node 1');
+sleep 0.15;
+my @fresh = map { get($port[1], '/quota/x', $_)->{status} } @users;
+my $leak = grep { $_ == 200 } @fresh;
+ok($leak <= 300, "node 2 had not seen them: its own bucket ($leak passed)");
+sleep 0.15;
+my @known = map { get($port[1], '/quota/x', $_)->{status} } @users;
+is(scalar(grep { $_ == 429 } @known), 300,
+   '... an interval later node 2 refuses all 300');
+my @third = map { @{ statuses($port[2], '/quota/x', $_, 4) } } @users;
+ok(scalar(grep { $_ == 200 } @third) <= 3 * 300,
+   '... node 3, new to them, passes at most burst + 1 each before it knows');
+
+# --- a hot key hammered on three nodes at once ------------------------
+
+# 20r/s burst 5 for 3 s: an exact limit passes 20 x 3 + 6 = 66; the bound
+# is (N - 1) x (rate x 2 x interval + burst + 1) = 2 x (2 + 6) = 16 more
+($ok, $no) = hammer_all('/hot/x', ['hot'], 3);
+my $exact = 20 * 3 + 6;
+ok($ok <= $exact + 16, "hot key, 3 nodes, 3 s: $ok passed (exact $exact, "
+                       . "bound " . ($exact + 16) . "), $no refused");
+ok($ok >= $exact - 6, '... and not starved below the exact count');
+
+# the same without sync: each node alone would pass about three times it
+my ($alone) = hammer_all('/alone/x', ['hot'], 3);
+ok($alone > 2.5 * $exact, "the same limit without sync passes $alone");
+
+# --- many keys hammered on three nodes at once ------------------------
+
+# 100 users of 1r/m burst 2, each on every node for 2 s: exact 300
+my @crowd = map { "crowd$_" } 1 .. 100;
+($ok, $no) = hammer_all('/quota/x', \@crowd, 2);
+ok($ok <= 300 + 100 * 2 * 3,
+   "100 keys, 3 nodes: $ok passed (exact 300, bound 900), $no refused");
+ok($ok >= 300, '... every user had the quota');
+my @after = map { get($port[$_ % 3], '/quota/x', $crowd[$_])->{status} }
+            0 .. $#crowd;
+is(scalar(grep { $_ == 429 } @after), 100,
+   '... then each of them is refused on every node');
+
+# --- Redis stopped: nothing waits -------------------------------------
+
+my $rpid = $t->{redis_pid}{redis};
+kill 'STOP', $rpid;
+sleep 0.2;      # a flush or two under way, and timing out
+
+my $slowest = 0;
+my @st;
+for my $i (1 .. 40) {
+    $t0 = time;
+    push @st, get($port[$i % 3], '/hot/x', "stopped$i")->{status};
+    $slowest = time - $t0 if time - $t0 > $slowest;
+}
+is(scalar(grep { $_ == 200 } @st), 40,
+   'Redis stopped: requests pass (fail=closed does not refuse them)');
+ok($slowest < 0.1, sprintf('... none waits for Redis (slowest %.3f s)',
+                           $slowest));
+is_deeply(statuses($port[0], '/quota/x', 'carol', 4), [200, 200, 200, 429],
+          '... and the zone still limits on each node');
+
+# charges made while Redis is away: dave used up on node 1
+is_deeply(statuses($port[0], '/quota/x', 'dave', 3), [200, 200, 200],
+          'dave uses his quota on node 1 while Redis is stopped');
+sleep 1.5;
+kill 'CONT', $rpid;
+
+# they reach Redis once it answers: dave is refused on node 2 then
+my $back = 0;
+$t0 = time;
+while (time - $t0 < 5) {
+    if (redis_keys('quota') && get($port[1], '/quota/x', 'dave')->{status}
+                               == 429) {
+        $back = time - $t0;
+        last;
+    }
+    sleep 0.05;
+}
+ok($back, sprintf('Redis back: node 1\'s charges reached it and node 2 '
+                  . 'refuses dave after %.2f s', $back));
+ok($back && $back < 3, '... within a few seconds');
+
+like($t->error_log, qr/did not answer a limit sync in time/,
+     'the lost flush is logged');
+
+$_->nginx_stop for @nodes;
+
+done_testing();
