@@ -3,7 +3,9 @@
 # privacy_cookie_filter, both ways: cookies of refused categories are
 # dropped from the request before the upstream sees them (a Cookie header
 # left empty is not sent at all), and Set-Cookie headers of refused
-# categories are dropped from the response, attributes and all.
+# categories are dropped from the response, attributes and all: an
+# upstream's, and those nginx itself adds (add_header, userid), whose
+# filters run before the module's.
 
 use strict;
 use warnings;
@@ -42,6 +44,19 @@ $t->nginx_start(<<'EOF');
         location /off {
             privacy_cookie_filter off;
             proxy_pass http://127.0.0.1:%%PORT_up_app%%;
+        }
+
+        # cookies made by nginx itself, not by an upstream
+        location = /added {
+            add_header Set-Cookie "_ga=GA1.1.added; Path=/" always;
+            add_header Set-Cookie "session=added; Path=/" always;
+            return 204;
+        }
+
+        location = /userid {
+            userid on;
+            userid_name _pk_id;
+            return 204;
         }
     }
 EOF
@@ -116,6 +131,20 @@ $r = http_get($port, '/off', 'CF-IPCountry' => 'DE',
 is(sent_cookies($req), '_ga=1; session=abc', 'privacy_cookie_filter off');
 is(set_cookies($r), '_ga | session | _fbp | IDE | prefs',
    '... and every Set-Cookie passes');
+
+# Set-Cookie that nginx adds itself: add_header and the userid cookie
+$r = http_get($port, '/added', 'CF-IPCountry' => 'DE');
+is($r->{status}, 204, 'a location that sets cookies with add_header');
+is(set_cookies($r), 'session',
+   '... its analytics cookie dropped without consent, the necessary kept');
+$r = http_get($port, '/added', 'CF-IPCountry' => 'DE',
+              Cookie => 'pe_consent=analytics:1');
+is(set_cookies($r), '_ga | session', '... and kept with analytics consent');
+$r = http_get($port, '/userid', 'CF-IPCountry' => 'DE');
+is(set_cookies($r), '', 'userid\'s analytics cookie dropped without consent');
+$r = http_get($port, '/userid', 'CF-IPCountry' => 'DE',
+              Cookie => 'pe_consent=analytics:1');
+is(set_cookies($r), '_pk_id', '... and set with analytics consent');
 
 # odd cookie syntax
 $mark = $t->upstream_mark('app');
