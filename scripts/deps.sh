@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages privacy-edge needs, those missing only, and
 # the IAB's reference libraries the tests check consent decoding against
-# (t/iab, by npm, at the versions t/iab/package.json pins).
+# (t/iab, by npm, at the versions t/iab/package.json pins), and the driver
+# of the browser test (t/browser: playwright-core, which downloads no
+# browser; the test drives Debian's chromium).
 # Idempotent: a machine that has them all is left alone (no apt-get, no npm,
 # no network at all).
 set -euo pipefail
@@ -32,6 +34,8 @@ packages=(
     libnginx-mod-http-geoip2 libmaxmind-db-writer-perl
     # t/44-cdn-trust.t runs the CDN snippets' own jq pipelines
     jq
+    # t/70-demo-browser.t: the demo site in Debian's chromium, headless
+    chromium
     # make compat (scripts/compat.sh): the Perl packages nginx's own tests
     # use (SCGI for scgi_*.t, GD for image_filter.t), and the seven dynamic
     # modules the Debian nginx is built with, which the suite loads into
@@ -85,24 +89,30 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# @iabtcf/core and @iabgpp/cmpapi in t/iab/node_modules, exactly the pinned
-# versions: npm only when one is missing or another version.  No lockfile
-# (t/iab/.npmrc): it would name registry hosts.
-iab="$(cd "$(dirname "$0")/.." && pwd)/t/iab"
-if ! node -e '
-    const dir = process.argv[1];
-    const deps = require(dir + "/package.json").dependencies;
-    for (const [name, want] of Object.entries(deps)) {
-        let have;
-        try {
-            have = require(dir + "/node_modules/" + name + "/package.json")
-                .version;
-        } catch (e) {
-            have = null;
-        }
-        if (have !== want) process.exit(1);
-    }' "$iab"; then
-    echo "deps: npm install in t/iab"
-    (cd "$iab" && npm install --no-package-lock --no-audit --no-fund \
-                              --loglevel=error)
-fi
+# @iabtcf/core and @iabgpp/cmpapi in t/iab/node_modules, and
+# playwright-core in t/browser/node_modules, exactly the pinned versions:
+# npm only when one is missing or another version.  No lockfile
+# (t/iab/.npmrc, t/browser/.npmrc): it would name registry hosts;
+# playwright-core has no dependencies, so its pin is the whole tree.
+top="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in t/iab t/browser; do
+    npmdir="$top/$dir"
+    if ! node -e '
+        const dir = process.argv[1];
+        const deps = require(dir + "/package.json").dependencies;
+        for (const [name, want] of Object.entries(deps)) {
+            let have;
+            try {
+                have = require(dir + "/node_modules/" + name + "/package.json")
+                    .version;
+            } catch (e) {
+                have = null;
+            }
+            if (have !== want) process.exit(1);
+        }' "$npmdir"; then
+        echo "deps: npm install in $dir"
+        (cd "$npmdir" && PUPPETEER_SKIP_DOWNLOAD=1 \
+            PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+            npm install --no-package-lock --no-audit --no-fund --loglevel=error)
+    fi
+done

@@ -17,15 +17,25 @@ chmod 0777 "$run"/{body,proxy,fastcgi,uwsgi,scgi}
 [ -s "$run/data.key" ] || head -c 32 /dev/urandom > "$run/data.key"
 chmod 0600 "$run/privacy.key" "$run/data.key"
 
+# the demo site (conf/demo/demo.conf, its root here), included in the
+# shipped server block right after its listen
+sed -e "s|/usr/share/privacy-edge/demo;|$top/conf/demo;|" \
+    "$top/conf/demo/demo.conf" > "$run/demo.conf"
+
 sed -e "s|/usr/lib/nginx/modules/ngx_http_privacy_module.so|$top/build/ngx_http_privacy_module.so|" \
     -e "s|/run/privacy-edge-nginx.pid|$run/nginx.pid|" \
     -e "s|/var/log/nginx/|$run/logs/|" \
     -e "s|/etc/privacy-edge/cookies.conf|$top/conf/cookies.conf|" \
+    -e "s|^\( *\)listen 127.0.0.1:8080;$|&\n\1include $run/demo.conf;|" \
     -e "s|/etc/privacy-edge/privacy.key|$run/privacy.key|" \
     -e "s|privacy_redis 127.0.0.1:6379|privacy_redis 127.0.0.1:$redis_port|" \
     -e "s|^worker_processes auto;|worker_processes 2;\ndaemon off;|" \
     -e "s|^http {|http {\n    client_body_temp_path $run/body;\n    proxy_temp_path $run/proxy;\n    fastcgi_temp_path $run/fastcgi;\n    uwsgi_temp_path $run/uwsgi;\n    scgi_temp_path $run/scgi;|" \
     "$top/conf/nginx.conf" > "$run/nginx.conf"
+grep -qF "include $run/demo.conf;" "$run/nginx.conf" || {
+    echo "run: conf/nginx.conf has no listen 127.0.0.1:8080 for the demo" >&2
+    exit 1
+}
 
 # fal.ai itself with FAL_KEY set; otherwise the local stand-in, so a job
 # goes from upload to a finished video URL without the internet
