@@ -39,7 +39,7 @@
 #include "ngx_http_privacy_limit.h"
 
 
-#define NGX_HTTP_PRIVACY_SYNC_KEYS   256    /* keys in one call */
+#define NGX_HTTP_PRIVACY_SYNC_BATCH  256    /* keys in one call */
 #define NGX_HTTP_PRIVACY_SYNC_CALLS  32     /* calls in one flush */
 
 
@@ -53,10 +53,10 @@ typedef struct {
     ngx_http_privacy_redis_call_t     *call;
     ngx_uint_t                         index;
     ngx_uint_t                         nkeys;
-    ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_KEYS];
-    uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_KEYS];
-    uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_KEYS];
-    uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_KEYS];
+    ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -318,7 +318,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
         size = sizeof(ngx_http_privacy_limit_batch_t);
         q = ngx_queue_head(&zone->sh->unsent);
 
-        for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_KEYS
+        for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_BATCH
                     && q != ngx_queue_sentinel(&zone->sh->unsent); i++)
         {
             ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, unsent);
@@ -552,6 +552,22 @@ ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev)
 }
 
 
+/* a batch whose answer was lost: counted, and not sent again */
+
+static void
+ngx_http_privacy_limit_sync_lost(ngx_http_privacy_limit_flusher_t *fl,
+    ngx_http_privacy_limit_batch_t *b)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 0; i < b->nkeys; i++) {
+        n += b->count[i];
+    }
+
+    ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST, n);
+}
+
+
 /* Redis answered a batch, or its call failed: from hiredis's callback */
 
 static void
@@ -595,9 +611,16 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    } else if (reply) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "privacy: unexpected reply from redis");
+        ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_KEYS,
+                                     b->nkeys);
+
+    } else {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                          "privacy: unexpected reply from redis");
+        }
+
+        ngx_http_privacy_limit_sync_lost(fl, b);
     }
 
     for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
@@ -639,6 +662,8 @@ ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
         if (b->call) {
             ngx_http_privacy_redis_detach(b->call, b->index, 1);
         }
+
+        ngx_http_privacy_limit_sync_lost(fl, b);
 
         fl->batch[i] = NULL;
         ngx_free(b);

@@ -63,6 +63,11 @@ typedef struct {
 #define NGX_HTTP_PRIVACY_REDIS_SKIPPED   4  /* not asked: down, breaker */
 #define NGX_HTTP_PRIVACY_REDIS_EVENTS    5
 
+/* what it counts of sync_interval zones' exchanges */
+#define NGX_HTTP_PRIVACY_SYNC_KEYS       0  /* keys answered */
+#define NGX_HTTP_PRIVACY_SYNC_LOST       1  /* charges whose answer was lost */
+#define NGX_HTTP_PRIVACY_SYNC_EVENTS     2
+
 
 typedef struct {
     ngx_str_t                  pattern;     /* "image/png" or "image/" + "*" */
@@ -380,6 +385,8 @@ void ngx_http_privacy_redis_detach(ngx_http_privacy_redis_call_t *call,
     ngx_uint_t index, ngx_uint_t timed_out);
 
 /* status: ngx_http_privacy_status.c */
+void ngx_http_privacy_status_sync(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_uint_t event, ngx_uint_t n);
 void ngx_http_privacy_status_redis(ngx_http_privacy_main_conf_t *pmcf,
     ngx_uint_t event, ngx_msec_t latency);
 char *ngx_http_privacy_status(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -37,6 +37,11 @@ static const char  *ngx_http_privacy_redis_events[] = {
 };
 
 
+static const char  *ngx_http_privacy_sync_events[] = {
+    "keys", "lost"
+};
+
+
 /* upper bounds of the Redis latency histogram, ms; the last is +Inf */
 static ngx_msec_t  ngx_http_privacy_latency_bounds[] = {
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1000
@@ -52,6 +57,7 @@ typedef struct {
                         [NGX_HTTP_PRIVACY_GROUP_SLOTS];
     ngx_atomic_t  limits[NGX_HTTP_PRIVACY_LIMIT_STATES];
     ngx_atomic_t  redis[NGX_HTTP_PRIVACY_REDIS_EVENTS];
+    ngx_atomic_t  sync[NGX_HTTP_PRIVACY_SYNC_EVENTS];
     ngx_atomic_t  latency[NGX_HTTP_PRIVACY_LATENCY_BUCKETS];
     ngx_atomic_t  latency_sum;          /* ms */
 } ngx_http_privacy_counters_t;
@@ -185,6 +191,18 @@ ngx_http_privacy_status_log(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_privacy_status_sync(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_uint_t event, ngx_uint_t n)
+{
+    ngx_http_privacy_counters_t  *counters;
+
+    counters = pmcf->status_zone->data;
+
+    (void) ngx_atomic_fetch_add(&counters->sync[event], n);
 }
 
 
@@ -420,6 +438,19 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
                                "privacy_redis_latency_ms_count %uA\n",
                                counters->latency_sum, n);
 
+        b->last = ngx_slprintf(b->last, b->end,
+                      "# HELP privacy_limit_sync_total What sync_interval "
+                      "zones exchanged with Redis: keys answered, charges "
+                      "whose answer was lost.\n"
+                      "# TYPE privacy_limit_sync_total counter\n");
+
+        for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_EVENTS; i++) {
+            b->last = ngx_slprintf(b->last, b->end,
+                          "privacy_limit_sync_total{event=\"%s\"} %uA\n",
+                          ngx_http_privacy_sync_events[i],
+                          counters->sync[i]);
+        }
+
     } else {
         b->last = ngx_slprintf(b->last, b->end, "},\"limits\":{");
 
@@ -450,8 +481,17 @@ ngx_http_privacy_status_handler(ngx_http_request_t *r)
         n += counters->latency[i];
         b->last = ngx_slprintf(b->last, b->end, "\"count\":%uA,", n);
 
-        b->last = ngx_slprintf(b->last, b->end, "\"sum\":%uA}}}\n",
+        b->last = ngx_slprintf(b->last, b->end, "\"sum\":%uA}},\"sync\":{",
                                counters->latency_sum);
+
+        for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_EVENTS; i++) {
+            b->last = ngx_slprintf(b->last, b->end, "%s\"%s\":%uA",
+                                   i ? "," : "",
+                                   ngx_http_privacy_sync_events[i],
+                                   counters->sync[i]);
+        }
+
+        b->last = ngx_slprintf(b->last, b->end, "}}\n");
     }
 
     r->headers_out.status = NGX_HTTP_OK;

@@ -307,6 +307,14 @@ ok($back && $back < 3, '... within a few seconds');
 like($t->error_log, qr/did not answer a limit sync in time/,
      'the lost flush is logged');
 
+my $status = status_settled($port[0], '/status')->{body};
+like($status, qr/"sync":\{"keys":[1-9]\d*,"lost":[1-9]\d*\}/,
+     'privacy_status counts the keys exchanged and the charges lost')
+    or diag($status);
+like(http_get($port[0], '/status?format=prometheus')->{body},
+     qr/^privacy_limit_sync_total\{event="keys"\} [1-9]\d*$/m,
+     '... in Prometheus too');
+
 $_->nginx_stop for @nodes;
 
 done_testing();
