@@ -4,14 +4,20 @@
  */
 
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE         /* memmem */
+#define _GNU_SOURCE         /* memmem, where there is no SIMD scan */
 #endif
 
 #include "pe_multipart.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+
+#if defined(__x86_64__) && defined(__SSE2__)
+#define PE_MP_SIMD  1
+#include <immintrin.h>
+#endif
 
 
 enum {
@@ -30,6 +36,8 @@ enum {
 
 static pe_mp_rc_e pe_mp_fail(pe_multipart_t *mp, const char *why);
 static pe_mp_rc_e pe_mp_header_line(pe_multipart_t *mp);
+static const unsigned char *pe_mp_find(const pe_multipart_t *mp,
+    const unsigned char *p, const unsigned char *end);
 
 
 int
@@ -62,6 +70,10 @@ pe_multipart_init(pe_multipart_t *mp, const unsigned char *boundary,
     mp->max_parts = max_parts ? max_parts : 256;
     mp->cb = cb;
     mp->data = data;
+
+#if defined(PE_MP_SIMD) && (defined(__GNUC__) || defined(__clang__))
+    mp->avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
 
     return 0;
 }
@@ -117,17 +129,13 @@ pe_multipart_feed(pe_multipart_t *mp, const unsigned char *p, size_t n)
                 /*
                  * Fast path: search the whole delimiter rather than stop
                  * at each CR (compressed media has one every 256 bytes or
-                 * so).  glibc's memmem skips about the delimiter's length
-                 * a step: on random data about 1.4x the speed of stopping
-                 * at each CR, and faster than a 16-byte SSE2 scan
-                 * (bench/parsers.c).  The
-                 * data up to a delimiter, or up to a partial one cut by
-                 * the end of the input, goes out in one piece.
+                 * so).  The data up to a delimiter, or up to a partial
+                 * one cut by the end of the input, goes out in one piece.
                  */
                 from = p + i;
                 end = p + n;
 
-                cr = memmem(from, end - from, mp->delim, mp->delim_len);
+                cr = pe_mp_find(mp, from, end);
 
                 if (cr == NULL) {
                     /* the last CR may start a delimiter cut by the end */
@@ -345,6 +353,245 @@ pe_multipart_feed(pe_multipart_t *mp, const unsigned char *p, size_t n)
     }
 
     return PE_MP_OK;
+}
+
+
+/*
+ * The first whole delimiter in [p, end), or NULL.  A position is a
+ * candidate only if it holds the delimiter's first byte (CR) and, a
+ * delimiter's length on, its last byte: on media-like data one position
+ * in 65536, and a CR-heavy or text body still fails the second test.
+ * 64 or 128 positions are tested a step; the rest of each candidate is
+ * compared in full, so what is found is exactly what a plain search
+ * finds.  A comparison that goes k bytes deep has passed k bytes without
+ * a CR, where no candidate can start: hostile input keeps the work linear.
+ */
+
+#ifdef PE_MP_SIMD
+
+static const unsigned char *
+pe_mp_find_tail(const pe_multipart_t *mp, const unsigned char *p,
+    const unsigned char *end)
+{
+    size_t                len;
+    const unsigned char  *stop;
+
+    len = mp->delim_len;
+
+    if ((size_t) (end - p) < len) {
+        return NULL;
+    }
+
+    stop = end - len + 1;
+
+    while (p < stop && (p = memchr(p, '\r', stop - p)) != NULL) {
+        if (p[len - 1] == mp->delim[len - 1]
+            && memcmp(p + 1, mp->delim + 1, len - 2) == 0)
+        {
+            return p;
+        }
+
+        p++;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The first 128-byte block at or after p whose positions hold a
+ * candidate, within the first "blocks" blocks; its candidates in *mask.
+ * Apart from the verification so the loop keeps its registers (a call
+ * would have them spilled and reloaded every step).
+ */
+
+__attribute__((target("avx2"), noinline))
+static const unsigned char *
+pe_mp_block_avx2(const unsigned char *p, size_t blocks, size_t len,
+    unsigned char c_last, uint64_t mask[2])
+{
+    __m256i  first, last, m0, m1, m2, m3, any;
+
+    first = _mm256_set1_epi8('\r');
+    last = _mm256_set1_epi8((char) c_last);
+
+#define pe_mp_cand(off)                                                     \
+    _mm256_and_si256(                                                      \
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *) (p + off)), \
+                          first),                                          \
+        _mm256_cmpeq_epi8(_mm256_loadu_si256(                              \
+                              (const __m256i *) (p + len - 1 + off)),      \
+                          last))
+
+    for ( /* void */ ; blocks; blocks--, p += 128) {
+        m0 = pe_mp_cand(0);
+        m1 = pe_mp_cand(32);
+        m2 = pe_mp_cand(64);
+        m3 = pe_mp_cand(96);
+
+        any = _mm256_or_si256(_mm256_or_si256(m0, m1),
+                              _mm256_or_si256(m2, m3));
+
+        if (_mm256_testz_si256(any, any)) {
+            continue;
+        }
+
+        mask[0] = (uint32_t) _mm256_movemask_epi8(m0)
+                  | (uint64_t) (uint32_t) _mm256_movemask_epi8(m1) << 32;
+        mask[1] = (uint32_t) _mm256_movemask_epi8(m2)
+                  | (uint64_t) (uint32_t) _mm256_movemask_epi8(m3) << 32;
+
+        return p;
+    }
+
+#undef pe_mp_cand
+
+    return NULL;
+}
+
+
+static const unsigned char *
+pe_mp_find_avx2(const pe_multipart_t *mp, const unsigned char *p,
+    const unsigned char *end)
+{
+    size_t                len, blocks, half;
+    uint64_t              mask[2], m;
+    unsigned int          bit;
+    const unsigned char  *q;
+
+    len = mp->delim_len;
+
+    /* whole blocks whose every candidate's delimiter ends in the input */
+    if ((size_t) (end - p) < len - 1 + 128) {
+        return pe_mp_find_tail(mp, p, end);
+    }
+
+    blocks = ((size_t) (end - p) - (len - 1)) / 128;
+
+    while (blocks) {
+        q = pe_mp_block_avx2(p, blocks, len, mp->delim[len - 1], mask);
+
+        if (q == NULL) {
+            p += blocks * 128;
+            break;
+        }
+
+        for (half = 0; half < 2; half++) {
+            for (m = mask[half]; m; m &= m - 1) {
+                bit = (unsigned int) __builtin_ctzll(m) + half * 64;
+
+                if (memcmp(q + bit + 1, mp->delim + 1, len - 2) == 0) {
+                    return q + bit;
+                }
+            }
+        }
+
+        blocks -= (size_t) (q - p) / 128 + 1;
+        p = q + 128;
+    }
+
+    return pe_mp_find_tail(mp, p, end);
+}
+
+
+/* the same in 64-byte blocks, with the SSE2 every x86-64 has */
+
+__attribute__((noinline))
+static const unsigned char *
+pe_mp_block_sse2(const unsigned char *p, size_t blocks, size_t len,
+    unsigned char c_last, uint64_t *mask)
+{
+    __m128i  first, last, m0, m1, m2, m3, any;
+
+    first = _mm_set1_epi8('\r');
+    last = _mm_set1_epi8((char) c_last);
+
+#define pe_mp_cand(off)                                                     \
+    _mm_and_si128(                                                         \
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) (p + off)),       \
+                       first),                                             \
+        _mm_cmpeq_epi8(_mm_loadu_si128(                                    \
+                           (const __m128i *) (p + len - 1 + off)),         \
+                       last))
+
+    for ( /* void */ ; blocks; blocks--, p += 64) {
+        m0 = pe_mp_cand(0);
+        m1 = pe_mp_cand(16);
+        m2 = pe_mp_cand(32);
+        m3 = pe_mp_cand(48);
+
+        any = _mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3));
+
+        if (_mm_movemask_epi8(any) == 0) {
+            continue;
+        }
+
+        *mask = (uint64_t) (uint16_t) _mm_movemask_epi8(m0)
+                | (uint64_t) (uint16_t) _mm_movemask_epi8(m1) << 16
+                | (uint64_t) (uint16_t) _mm_movemask_epi8(m2) << 32
+                | (uint64_t) (uint16_t) _mm_movemask_epi8(m3) << 48;
+
+        return p;
+    }
+
+#undef pe_mp_cand
+
+    return NULL;
+}
+
+
+static const unsigned char *
+pe_mp_find_sse2(const pe_multipart_t *mp, const unsigned char *p,
+    const unsigned char *end)
+{
+    size_t                len, blocks;
+    uint64_t              m;
+    const unsigned char  *q;
+
+    len = mp->delim_len;
+
+    if ((size_t) (end - p) < len - 1 + 64) {
+        return pe_mp_find_tail(mp, p, end);
+    }
+
+    blocks = ((size_t) (end - p) - (len - 1)) / 64;
+
+    while (blocks) {
+        q = pe_mp_block_sse2(p, blocks, len, mp->delim[len - 1], &m);
+
+        if (q == NULL) {
+            p += blocks * 64;
+            break;
+        }
+
+        for ( /* void */ ; m; m &= m - 1) {
+            if (memcmp(q + __builtin_ctzll(m) + 1, mp->delim + 1, len - 2)
+                == 0)
+            {
+                return q + __builtin_ctzll(m);
+            }
+        }
+
+        blocks -= (size_t) (q - p) / 64 + 1;
+        p = q + 64;
+    }
+
+    return pe_mp_find_tail(mp, p, end);
+}
+
+#endif
+
+
+static const unsigned char *
+pe_mp_find(const pe_multipart_t *mp, const unsigned char *p,
+    const unsigned char *end)
+{
+#ifdef PE_MP_SIMD
+    return mp->avx2 ? pe_mp_find_avx2(mp, p, end)
+                    : pe_mp_find_sse2(mp, p, end);
+#else
+    return memmem(p, end - p, mp->delim, mp->delim_len);
+#endif
 }
 
 

@@ -56,6 +56,7 @@ typedef struct {
     unsigned char             delim[4 + PE_BOUNDARY_MAX];  /* CRLF--bound */
     size_t                    delim_len;
     size_t                    match;         /* delimiter bytes matched */
+    int                       avx2;          /* the wider scan can run */
 
     unsigned char             line[PE_MP_LINE_MAX];
     size_t                    line_len;

@@ -67,6 +67,10 @@ rec_end(void *data)
 static const pe_mp_callbacks_t  rec_cb = { rec_begin, rec_data, rec_end };
 
 
+/* 1: run() scans 16 bytes at a time even where the wider scan can run */
+static int  narrow;
+
+
 /* feeds body in pieces cut at the given positions; returns final rc */
 static pe_mp_rc_e
 run(const char *boundary, const char *body, size_t len, const size_t *cuts,
@@ -84,6 +88,10 @@ run(const char *boundary, const char *body, size_t len, const size_t *cuts,
     {
         *err = "init";
         return PE_MP_ERROR;
+    }
+
+    if (narrow) {
+        mp.avx2 = 0;
     }
 
     from = 0;
@@ -362,6 +370,178 @@ test_malformed(void)
 }
 
 
+/*
+ * The delimiter search tests 16 or 64 positions a step for the
+ * delimiter's first and last bytes: a delimiter at every offset from
+ * those steps, cut across two and three pieces, behind data built to pass
+ * that test without being a delimiter (near misses, CR and '-' runs, a CR
+ * with the last byte a delimiter's length on).
+ */
+
+static const char  *fillers[] = {
+    "\r\n--" P "X\r\n--bounX\r\r\r\r--------\rxxxxxxxxxxxxxxxxxxxxxxxW"
+        "\r\n-\r\n--W\rW\r\nW--" P,
+    "\r",
+    "-",
+    "\r\n-",
+    "\r\n--",
+    "\rxxxxxxxxxxxxxxxxxxxxxxxW",
+};
+
+
+static size_t
+scan_body(char *body, char *want, size_t filler, size_t n)
+{
+    size_t       i, len, flen;
+    const char  *f, *head;
+
+    head = "--" B "\r\nContent-Disposition: form-data; name=f; "
+           "filename=a\r\n\r\n";
+    f = fillers[filler];
+    flen = strlen(f);
+
+    len = strlen(head);
+    memcpy(body, head, len);
+
+    for (i = 0; i < n; i++) {
+        body[len + i] = f[i % flen];
+    }
+
+    len += n;
+    memcpy(body + len, "\r\n--" B "--\r\n", sizeof("\r\n--" B "--\r\n"));
+    len += sizeof("\r\n--" B "--\r\n") - 1;
+
+    i = sprintf(want, "[0 name=f file=1 type=-]");
+    memcpy(want + i, body + strlen(head), n);
+    memcpy(want + i + n, "[end]", sizeof("[end]"));
+
+    return len;
+}
+
+
+static int
+scan_same(const char *body, size_t len, const size_t *cuts, size_t ncuts,
+    const char *want)
+{
+    int          w;
+    recorder_t   r;
+    const char  *err;
+
+    for (w = 0; w < 2; w++) {
+        narrow = w;
+
+        if (run(B, body, len, cuts, ncuts, &r, &err) != PE_MP_OK
+            || r.len != strlen(want) || memcmp(r.log, want, r.len) != 0)
+        {
+            narrow = 0;
+            return 0;
+        }
+    }
+
+    narrow = 0;
+    return 1;
+}
+
+
+static void
+test_scan(void)
+{
+    char     *body, *want;
+    size_t    f, n, len, i, j, cuts[2];
+    int       good;
+
+    body = malloc(8192);
+    want = malloc(8192);
+
+    for (f = 0; f < sizeof(fillers) / sizeof(fillers[0]); f++) {
+        good = 1;
+
+        for (n = 0; n <= 300 && good; n++) {
+            len = scan_body(body, want, f, n);
+            good = scan_same(body, len, NULL, 0, want);
+            if (!good) {
+                printf("# filler %zu: differs with %zu data bytes\n", f, n);
+            }
+        }
+
+        ok(good, "filler %zu: a delimiter after 0 to 300 data bytes", f);
+
+        /* a delimiter and its prefixes at each end of a piece */
+        good = 1;
+
+        for (n = 60; n <= 200 && good; n += 7) {
+            len = scan_body(body, want, f, n);
+
+            for (i = 0; i <= len && good; i++) {
+                cuts[0] = i;
+                good = scan_same(body, len, cuts, 1, want);
+                if (!good) {
+                    printf("# filler %zu, %zu bytes: differs cut at %zu\n",
+                           f, n, i);
+                }
+            }
+        }
+
+        ok(good, "filler %zu: cut in two at every byte", f);
+
+        good = 1;
+        n = 130;
+        len = scan_body(body, want, f, n);
+
+        for (i = 0; i <= len && good; i++) {
+            for (j = i; j <= len && good; j++) {
+                cuts[0] = i;
+                cuts[1] = j;
+                good = scan_same(body, len, cuts, 2, want);
+                if (!good) {
+                    printf("# filler %zu: differs cut at %zu and %zu\n",
+                           f, i, j);
+                }
+            }
+        }
+
+        ok(good, "filler %zu: cut in three at every pair of bytes", f);
+
+        len = scan_body(body, want, f, 5000);
+        ok(scan_same(body, len, NULL, 0, want),
+           "filler %zu: 5000 data bytes in one piece", f);
+    }
+
+    /*
+     * All of the delimiter but its last byte ends a piece, and the next
+     * piece does not finish it: data after all (the final CRLF is held
+     * back as a possible delimiter, and the body is truncated).
+     */
+    len = scan_body(body, want, 0, 100);
+    len -= sizeof("W--\r\n") - 1;
+    for (i = 0; i < 2; i++) {
+        recorder_t      r;
+        pe_multipart_t  mp;
+
+        memset(&r, 0, sizeof(r));
+        r.stop_at_part = -1;
+        pe_multipart_init(&mp, (const unsigned char *) B, strlen(B), 0,
+                          &rec_cb, &r);
+        if (i) {
+            mp.avx2 = 0;
+        }
+        ok(pe_multipart_feed(&mp, (const unsigned char *) body, len)
+           == PE_MP_OK
+           && pe_multipart_feed(&mp, (const unsigned char *) "X--\r\n", 5)
+              == PE_MP_OK
+           && pe_multipart_finish(&mp) == PE_MP_ERROR
+           && r.len == strlen(want) - 5 + sizeof("\r\n--" P "X--") - 1
+           && memcmp(r.log + strlen(want) - 5, "\r\n--" P "X--",
+                     sizeof("\r\n--" P "X--") - 1) == 0,
+           "a prefix of the delimiter ending a piece is data when the next "
+           "byte differs (%s)", i ? "narrow" : "wide");
+    }
+
+    free(body);
+    free(want);
+}
+
+
 static void
 test_media_type(void)
 {
@@ -429,6 +609,7 @@ main(void)
 {
     test_well_formed();
     test_malformed();
+    test_scan();
     test_media_type();
 
     return done_testing();
