@@ -17,8 +17,6 @@ use warnings;
 
 use Test::More;
 use Time::HiRes qw(time sleep);
-use IO::Socket::INET;
-use POSIX ();
 
 use lib 't/lib';
 use PETest;
@@ -126,67 +124,10 @@ sub redis_keys {
     return $n // 0;
 }
 
-# keep-alive requests as fast as one client goes, for secs seconds,
-# users taken in turn: how many passed and how many were refused
-sub hammer {
-    my ($p, $uri, $users, $secs) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p)
-        or die "connect: $!";
-    my ($ok, $no, $i, $buf) = (0, 0, 0, '');
-    my $end = time + $secs;
-    while (time < $end) {
-        my $u = $users->[$i++ % @$users];
-        print $s "GET $uri HTTP/1.1\r\nHost: n\r\nX-User: $u\r\n\r\n";
-        # a whole response: headers and the body its length says
-        while (1) {
-            if ($buf =~ /\A(HTTP\/1\.1 (\d+).*?\r\n\r\n)/s) {
-                my ($head, $st) = ($1, $2);
-                my ($len) = $head =~ /^Content-Length: (\d+)/mi;
-                $len //= 0;
-                if (length($buf) >= length($head) + $len) {
-                    substr($buf, 0, length($head) + $len) = '';
-                    $st == 200 ? $ok++ : $st == 429 ? $no++ : die "got $st";
-                    if ($head =~ /^Connection: close/mi) {
-                        $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                                   PeerPort => $p)
-                            or die "connect: $!";
-                        $buf = '';
-                    }
-                    last;
-                }
-            }
-            my $r = sysread($s, $buf, 65536, length $buf);
-            die "read: $!" unless $r;
-        }
-    }
-    return ($ok, $no);
-}
-
 # hammer on every node at once, one client each: the sums
 sub hammer_all {
     my ($uri, $users, $secs) = @_;
-    my (@files, @pids);
-    for my $i (0 .. $#port) {
-        my $f = $t->dir . "/hammer-$i-" . int(rand(1e9));
-        push @files, $f;
-        my $pid = fork() // die "fork: $!";
-        if ($pid == 0) {
-            my ($ok, $no) = hammer($port[$i], $uri, $users, $secs);
-            open(my $fh, '>', $f);
-            print $fh "$ok $no\n";
-            close $fh;
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    waitpid($_, 0) for @pids;
-    my ($ok, $no) = (0, 0);
-    for my $f (@files) {
-        open(my $fh, '<', $f) or die "$f: $!";
-        my ($a, $b) = split ' ', scalar <$fh>;
-        ($ok, $no) = ($ok + $a, $no + $b);
-    }
-    return ($ok, $no);
+    return hammer_nodes($t->dir, \@port, $uri, $users, $secs);
 }
 
 # --- one node: local decisions, Redis once per interval ---------------

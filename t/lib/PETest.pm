@@ -21,6 +21,7 @@ package PETest;
 #                       http2_burst                          (functions)
 #   PETest/Fixtures.pm  sample, media_of, multipart_body, tcf_string,
 #                       b64url, jwt_verify                   (functions)
+#   PETest/Load.pm      hammer, hammer_nodes                 (functions)
 #
 # The methods there are PETest's by inheritance; the functions are
 # exported from here, under the names they always had.
@@ -46,13 +47,14 @@ use PETest::HTTP2 qw(http2_headers_only http2_request http2_burst
                      _h2_frame _h2_headers);
 use PETest::Fixtures qw(multipart_body sample media_of tcf_string b64url
                         jwt_verify);
+use PETest::Load qw(hammer hammer_nodes);
 
 our @ISA = qw(PETest::Nginx PETest::Redis PETest::Stand);
 
 our @EXPORT = qw(http http_get http_post http2_headers_only http2_request
                  http2_burst status_settled
                  multipart_body sample media_of parse_response wait_port
-                 tcf_string b64url jwt_verify);
+                 tcf_string b64url jwt_verify hammer hammer_nodes);
 
 our $TOP = abs_path(dirname(__FILE__) . '/../..');
 our $MODULE = $ENV{PE_MODULE} // "$TOP/build/ngx_http_privacy_module.so";
