@@ -59,6 +59,10 @@ plan(skip_all => "no chromium at $CHROMIUM (scripts/deps.sh installs it)")
     unless -x $CHROMIUM;
 plan(skip_all => 'no node (scripts/deps.sh installs it)')
     unless system('node --version >/dev/null 2>&1') == 0;
+# playwright-core runs on node 20 or later (Debian 12's own is 18)
+my ($node_major) = `node --version` =~ /^v(\d+)/;
+plan(skip_all => "node $node_major: the browser driver needs node 20 or "
+                 . 'later') if ($node_major // 0) < 20;
 plan(skip_all => 'no playwright-core in t/browser/node_modules '
      . '(scripts/deps.sh installs it)') unless -f $DRIVER;
 
@@ -234,6 +238,20 @@ diag(sprintf('demo browser test: %.1f s; screenshots in %s', $secs,
 # the snippet beside the pages is not one of them
 is(http_get($S->eport, '/demo.conf')->{status}, 404,
    'conf/demo/demo.conf is not served');
+
+# the GPC hop is one hop: a path that would come back to it is refused
+# at once, not proxied to itself until connections run out
+for my $uri ('/demo/gpc/x%0Ay', '/demo/gpc/demo/gpc/demo/gpc/healthz') {
+    my $before = () = ($t->read_file('shipped.log') // '') =~ /\n/g;
+    is(http_get($S->eport, $uri)->{status}, 404, "$uri: 404");
+    my $after = () = ($t->read_file('shipped.log') // '') =~ /\n/g;
+    ok($after - $before <= 2, "... logged once or twice, not looped "
+                              . '(' . ($after - $before) . ' lines)');
+}
+is(http_get($S->eport, '/demo/gpc/healthz')->{status}, 200,
+   '... while one hop answers');
+like(http_get($S->eport, '/status')->{headers}{location} // '', qr{^/status/$},
+     'a redirect names no host (the client\'s Host is not echoed)');
 
 # --- the shipped conf/nginx.conf alone: no demo at all ----------------------
 

@@ -158,7 +158,9 @@ async function refreshDecision() {
     $('d-group').textContent = d.group || '(none: the default policy)';
     $('d-consent').textContent = granted.join(', ') || '(nothing)';
     $('d-gpc').textContent = d.gpc ? 'yes' : 'no';
-    // the shipped policies (conf/nginx.conf, privacy_region_policy)
+    // what the shipped policies (conf/nginx.conf, privacy_region_policy)
+    // mean for the group the edge answered; another policy there needs
+    // these words changed
     const strict = ['eea', 'uk', 'ch', 'unknown'].includes(d.group);
     const gpcCounts = d.gpc && d.group === 'us_privacy_states';
     let say = strict
