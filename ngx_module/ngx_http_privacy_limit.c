@@ -120,7 +120,9 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->flush_next = 0;
     zone->sh->flush_busy = 0;
     zone->sh->soon_next = 0;
+    zone->sh->flush_owner = 0;
     zone->sh->flush_soon = 0;
+    zone->sh->probe_only = 0;
 
     len = sizeof(" in privacy_limit_zone \"\"") + shm_zone->shm.name.len;
 
@@ -214,8 +216,16 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             interval = ngx_parse_time(&s, 0);
 
-            if (interval == (ngx_msec_t) NGX_ERROR || interval == 0) {
+            if (interval == (ngx_msec_t) NGX_ERROR) {
                 goto invalid;
+            }
+
+            /* more often would cost every worker a wake-up a millisecond
+               for little: an exchange is a round trip */
+            if (interval < 10) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" is shorter than 10ms", &value[i]);
+                return NGX_CONF_ERROR;
             }
 
             zone->sync_interval = interval;
@@ -452,8 +462,11 @@ ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
         q = ngx_queue_last(&zone->sh->queue);
         ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, queue);
 
-        /* unsent charges are kept for the flush, but for want of memory */
-        if (!(force && n == 0) && (ln->tat > now || ln->pending)) {
+        /* unsent charges are kept for the flush, but for want of memory
+           (or when a reload made the zone one without sync_interval) */
+        if (!(force && n == 0)
+            && (ln->tat > now || (ln->pending && zone->sync_interval)))
+        {
             return;
         }
 

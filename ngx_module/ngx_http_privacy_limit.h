@@ -42,10 +42,12 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;
     ngx_queue_t                  unsent;      /* sync_interval: to send */
-    uint64_t                     flush_next;  /* the node's next flush */
-    uint64_t                     flush_busy;  /* one under way, until */
-    uint64_t                     soon_next;   /* new keys flushed from */
+    ngx_msec_t                   flush_next;  /* the node's next flush */
+    ngx_msec_t                   flush_busy;  /* one under way, until */
+    ngx_msec_t                   soon_next;   /* new keys flushed from */
+    ngx_pid_t                    flush_owner; /* the worker flushing */
     ngx_uint_t                   flush_soon;  /* a key new to the node */
+    ngx_uint_t                   probe_only;  /* an answer was lost */
 } ngx_http_privacy_limit_shctx_t;
 
 

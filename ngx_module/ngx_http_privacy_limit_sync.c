@@ -84,8 +84,9 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * interval per charge, from when the oldest charge was made at the
  * earliest (its age) rather than from now, so that charges spread over an
  * interval weigh as they did here.  ARGV[1] is the call's request count
- * (one), ARGV[2] the interval in ns, then count and age in us per key.
- * Answers the microseconds each key is owed: its arrival time past now.
+ * (one; two zones' exchanges of no key may share a call), ARGV[2] the
+ * interval in ns, then count and age in us per key.  Answers, to each,
+ * the microseconds each key is owed: its arrival time past now.
  */
 
 static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
@@ -106,7 +107,9 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "  end\n"
     "  out[i] = math.max(math.ceil(tat - now), 0)\n"
     "end\n"
-    "return {out}\n"),
+    "local res = {}\n"
+    "for j = 1, tonumber(ARGV[1]) do res[j] = out end\n"
+    "return res\n"),
     { 0 }
 };
 
@@ -226,7 +229,13 @@ ngx_http_privacy_limit_sync_finish(ngx_http_privacy_limit_flusher_t *fl)
     }
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-    zone->sh->flush_busy = 0;
+
+    /* its own claim only: a late one may have been taken over */
+    if (zone->sh->flush_owner == ngx_pid) {
+        zone->sh->flush_busy = 0;
+        zone->sh->flush_owner = 0;
+    }
+
     soon = zone->sh->flush_soon;
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -426,19 +435,24 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 }
 
 
-/* sends what is listed: the zone is locked, and unlocked here */
+/*
+ * Sends what is listed: the zone is locked, and unlocked here.  Only to a
+ * Redis that is connected and answering, and not after an answer was
+ * lost: then an exchange of no key asks first (and probes the breaker),
+ * so that an outage costs at most one exchange's charges; until Redis
+ * answers, the charges stay listed.
+ */
 
 static void
 ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
     ngx_http_privacy_limit_zone_t *zone, uint64_t now)
 {
-    uint64_t    interval;
-    ngx_uint_t  i, n;
-
-    interval = (uint64_t) zone->sync_interval * 1000000;
+    ngx_uint_t                       i, n;
+    ngx_http_privacy_limit_batch_t  *b;
 
     zone->sh->flush_soon = 0;
-    zone->sh->soon_next = now + ngx_max(interval / 16, 1000000);
+    zone->sh->soon_next = ngx_current_msec
+                          + ngx_max(zone->sync_interval / 16, 1);
 
     if (ngx_queue_empty(&zone->sh->unsent)) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -447,13 +461,31 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
 
     /* claimed, until the answers come or time out (a worker that died
        with it claimed gives it up then too) */
-    zone->sh->flush_busy = now + interval
-                           + (uint64_t) ngx_http_privacy_redis_timeout(
-                                            fl->pmcf->redis) * 1000000;
+    zone->sh->flush_busy = ngx_current_msec + zone->sync_interval
+                           + ngx_http_privacy_redis_timeout(fl->pmcf->redis);
+    zone->sh->flush_owner = ngx_pid;
 
-    n = ngx_http_privacy_limit_sync_take(fl, zone, now);
+    if (zone->sh->probe_only
+        || !ngx_http_privacy_redis_usable(fl->pmcf->redis))
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+        b = ngx_calloc(sizeof(ngx_http_privacy_limit_batch_t),
+                       ngx_cycle->log);
+
+        if (b == NULL) {
+            ngx_http_privacy_limit_sync_finish(fl);
+            return;
+        }
+
+        b->flusher = fl;
+        fl->batch[0] = b;
+        n = 1;
+
+    } else {
+        n = ngx_http_privacy_limit_sync_take(fl, zone, now);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
 
     for (i = 0; i < n; i++) {
         if (ngx_http_privacy_limit_sync_send(fl, zone, fl->batch[i])
@@ -479,10 +511,14 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
 }
 
 
+/* scheduling is on the monotonic clock that all workers share */
+
+#define ngx_http_privacy_limit_after(a, b)  ((ngx_msec_int_t) ((a) - (b)) > 0)
+
+
 static void
 ngx_http_privacy_limit_sync_tick(ngx_event_t *ev)
 {
-    uint64_t                           now, interval;
     ngx_http_privacy_limit_zone_t     *zone;
     ngx_http_privacy_limit_flusher_t  *fl;
 
@@ -499,27 +535,31 @@ ngx_http_privacy_limit_sync_tick(ngx_event_t *ev)
         return;                     /* this worker's flush is not over */
     }
 
-    now = ngx_http_privacy_limit_now();
-    interval = (uint64_t) zone->sync_interval * 1000000;
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (zone->sh->flush_busy > now || zone->sh->flush_next > now) {
+    if ((zone->sh->flush_busy
+         && ngx_http_privacy_limit_after(zone->sh->flush_busy,
+                                         ngx_current_msec))
+        || ngx_http_privacy_limit_after(zone->sh->flush_next,
+                                        ngx_current_msec))
+    {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return;                     /* another worker's, or not yet due */
     }
 
     /* a little early: timers of different workers do not tick in step */
-    zone->sh->flush_next = now + interval - interval / 8;
+    zone->sh->flush_next = ngx_current_msec + zone->sync_interval
+                           - zone->sync_interval / 8;
 
-    ngx_http_privacy_limit_sync_flush(fl, zone, now);
+    ngx_http_privacy_limit_sync_flush(fl, zone,
+                                      ngx_http_privacy_limit_now());
 }
 
 
 static void
 ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev)
 {
-    uint64_t                           now;
+    ngx_msec_t                         wait;
     ngx_http_privacy_limit_zone_t     *zone;
     ngx_http_privacy_limit_flusher_t  *fl;
 
@@ -530,41 +570,57 @@ ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev)
         return;                     /* this worker's flush reposts it */
     }
 
-    now = ngx_http_privacy_limit_now();
-
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (!zone->sh->flush_soon || zone->sh->flush_busy > now) {
+    if (!zone->sh->flush_soon
+        || (zone->sh->flush_busy
+            && ngx_http_privacy_limit_after(zone->sh->flush_busy,
+                                            ngx_current_msec)))
+    {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return;                     /* sent already, or the flush under
                                        way reposts it when it ends */
     }
 
-    if (zone->sh->soon_next > now) {
+    if (ngx_http_privacy_limit_after(zone->sh->soon_next, ngx_current_msec))
+    {
+        wait = zone->sh->soon_next - ngx_current_msec;
         ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_add_timer(&fl->soon,
-                      (ngx_msec_t) ((zone->sh->soon_next - now) / 1000000)
-                      + 1);
+        ngx_add_timer(&fl->soon, wait);
         return;
     }
 
-    ngx_http_privacy_limit_sync_flush(fl, zone, now);
+    ngx_http_privacy_limit_sync_flush(fl, zone, ngx_http_privacy_limit_now());
 }
 
 
-/* a batch whose answer was lost: counted, and not sent again */
+/*
+ * A batch whose answer was lost: counted, not sent again, and no more
+ * charges are sent until Redis answers an exchange of no key.
+ */
 
 static void
 ngx_http_privacy_limit_sync_lost(ngx_http_privacy_limit_flusher_t *fl,
     ngx_http_privacy_limit_batch_t *b)
 {
-    ngx_uint_t  i, n;
+    ngx_uint_t                      i, n;
+    ngx_http_privacy_limit_zone_t  *zone;
+
+    if (b->nkeys == 0) {
+        return;
+    }
 
     for (i = 0, n = 0; i < b->nkeys; i++) {
         n += b->count[i];
     }
 
     ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST, n);
+
+    zone = fl->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    zone->sh->probe_only = 1;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -574,7 +630,7 @@ static void
 ngx_http_privacy_limit_sync_done(void *data, void *r)
 {
     redisReply                        *reply = r, *e;
-    uint64_t                           now, owed;
+    uint64_t                           now, owed, tat;
     ngx_uint_t                         i, ok;
     ngx_http_privacy_limit_node_t     *ln;
     ngx_http_privacy_limit_zone_t     *zone;
@@ -603,10 +659,23 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
                 continue;           /* expired here: Redis holds it */
             }
 
-            /* the global state, and what this node charged since */
+            /*
+             * The global state, and what this node charged since; never
+             * less than this node's own count (Redis may lack some of
+             * it: an answer lost, a Redis restarted empty)
+             */
             owed = (uint64_t) reply->element[i]->integer * 1000;
-            ln->tat = now + owed + (uint64_t) ln->pending
-                                   * zone->rate.interval;
+            tat = now + owed + (uint64_t) ln->pending * zone->rate.interval;
+
+            if (tat > ln->tat) {
+                ln->tat = tat;
+            }
+        }
+
+        if (b->nkeys == 0) {
+            /* Redis answers again: what is listed goes at once */
+            zone->sh->probe_only = 0;
+            zone->sh->flush_soon = 1;
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -643,7 +712,7 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
 static void
 ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
 {
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, failed;
     ngx_http_privacy_limit_batch_t    *b;
     ngx_http_privacy_limit_flusher_t  *fl;
 
@@ -652,6 +721,8 @@ ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                   "privacy: redis did not answer a limit sync in time");
 
+    failed = 0;
+
     for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
         b = fl->batch[i];
 
@@ -659,8 +730,10 @@ ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
             continue;
         }
 
+        /* one failure for the breaker, however many calls it took */
         if (b->call) {
-            ngx_http_privacy_redis_detach(b->call, b->index, 1);
+            ngx_http_privacy_redis_detach(b->call, b->index, !failed);
+            failed = 1;
         }
 
         ngx_http_privacy_limit_sync_lost(fl, b);

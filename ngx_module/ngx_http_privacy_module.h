@@ -376,6 +376,7 @@ ngx_int_t ngx_http_privacy_limit_sync_init_process(ngx_cycle_t *cycle);
 void ngx_http_privacy_redis_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_privacy_redis_fail_closed(ngx_http_privacy_redis_t *rd);
 ngx_msec_t ngx_http_privacy_redis_timeout(ngx_http_privacy_redis_t *rd);
+ngx_uint_t ngx_http_privacy_redis_usable(ngx_http_privacy_redis_t *rd);
 ngx_http_privacy_redis_call_t *ngx_http_privacy_redis_eval(
     ngx_http_privacy_redis_t *rd, ngx_http_privacy_redis_script_t *script,
     ngx_uint_t nkeys, ngx_str_t *keys, ngx_uint_t nargs, ngx_str_t *args,

@@ -259,6 +259,16 @@ ngx_http_privacy_redis_timeout(ngx_http_privacy_redis_t *rd)
 }
 
 
+/* connected, and answering as far as anyone knows: worth sending data */
+
+ngx_uint_t
+ngx_http_privacy_redis_usable(ngx_http_privacy_redis_t *rd)
+{
+    return rd->ac != NULL && (rd->ac->c.flags & REDIS_CONNECTED)
+           && !rd->breaker_open;
+}
+
+
 ngx_int_t
 ngx_http_privacy_redis_script_init(ngx_http_privacy_redis_script_t *script)
 {

@@ -77,12 +77,12 @@ $tc->conf_fails(<<'EOF', qr/"sync_interval" needs "sync=redis"/,
     privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync_interval=50ms;
 EOF
     'sync_interval without sync=redis');
-$tc->conf_fails(<<'EOF', qr/invalid parameter "sync_interval=0"/,
+$tc->conf_fails(<<'EOF', qr/"sync_interval=5ms" is shorter than 10ms/,
     privacy_redis 127.0.0.1:6379;
     privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync=redis
-                       sync_interval=0;
+                       sync_interval=5ms;
 EOF
-    'sync_interval=0');
+    'sync_interval=5ms');
 $tc->conf_fails(<<'EOF', qr/invalid parameter "sync_interval=soon"/,
     privacy_redis 127.0.0.1:6379;
     privacy_limit_zone $http_x_user zone=z:1m rate=1r/s sync=redis
@@ -255,6 +255,19 @@ like($status, qr/"sync":\{"keys":[1-9]\d*,"lost":[1-9]\d*\}/,
 like(http_get($port[0], '/status?format=prometheus')->{body},
      qr/^privacy_limit_sync_total\{event="keys"\} [1-9]\d*$/m,
      '... in Prometheus too');
+
+# --- Redis restarted empty: a node keeps its own count ----------------
+
+is_deeply(statuses($port[0], '/quota/x', 'erin', 2), [200, 200],
+          'erin uses 2 of her 3 on node 1');
+sleep 0.2;
+$t->redis_stop('redis', 'KILL');
+is($t->redis, $rport, 'Redis killed and started again, empty');
+sleep 1;    # reconnected
+my @erin = map { sleep 0.15; get($port[0], '/quota/x', 'erin')->{status} }
+           1 .. 4;
+is_deeply(\@erin, [200, 429, 429, 429],
+          '... node 1, exchanging again, still lets her have only the third');
 
 $_->nginx_stop for @nodes;
 

@@ -20,7 +20,7 @@ our @EXPORT_OK = qw(hammer hammer_nodes);
 
 sub _connect {
     my ($port) = @_;
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port)
         or die "connect $port: $!";
 }
 
