@@ -120,6 +120,66 @@ sub latency {
            $m{$b_uri}{99} - $m{$a_uri}{99};
 }
 
+# A against several Bs in the same rounds: A, B1 .. Bn, then Bn .. B1, A,
+# so each keeps its mirror position and A's runs are shared; prints each
+# B against A as compare() does and returns the median req/s of every uri,
+# for ratios between the Bs themselves
+sub compare_set {
+    my ($self, $a_uri, $bs, %opt) = @_;
+    my (%rps, %cpu);
+    my @uris = ($a_uri, map { $_->[1] } @$bs);
+    $self->wrk($a_uri, %opt);               # warm up
+    for my $round (1 .. $self->{rounds}) {
+        for my $uri ($round % 2 ? @uris : reverse @uris) {
+            my ($r, $c) = $self->wrk($uri, %opt);
+            push @{ $rps{$uri} }, $r;
+            push @{ $cpu{$uri} }, $c;
+        }
+    }
+    my %m = map { $_ => median(@{ $rps{$_} }) } @uris;
+    my $ca = median(@{ $cpu{$a_uri} });
+    for my $b (@$bs) {
+        my ($label, $uri) = @$b;
+        my $cb = median(@{ $cpu{$uri} });
+        printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %.3f, "
+               . "CPU %.1f vs %.1f us/req\n",
+               $label, $m{$uri}, $m{$a_uri}, $m{$uri} / $m{$a_uri},
+               $cb, $ca;
+    }
+    return \%m;
+}
+
+# latency() for A against several Bs in the same rounds (order as in
+# compare_set): each B's p50 and p99 next to A's, and what it adds at p99
+sub latency_set {
+    my ($self, $a_uri, $bs, %opt) = @_;
+    my %p;
+    my $conns = $opt{conns} // $self->{conns};
+    my $args = $opt{script} ? "-s $opt{script}" : '';
+    my @uris = ($a_uri, map { $_->[1] } @$bs);
+    for my $round (1 .. $self->{rounds}) {
+        for my $uri ($round % 2 ? @uris : reverse @uris) {
+            my $out = `taskset -c 0 wrk -t1 -c$conns -d$self->{secs}s --latency $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
+            for my $q (50, 99) {
+                my ($v, $unit) = $out =~ /^\s+$q%\s+([\d.]+)(us|ms|s)\s*$/m
+                    or die "wrk --latency: no p$q:\n$out";
+                push @{ $p{$uri}{$q} },
+                     $v * { us => 1, ms => 1e3, s => 1e6 }->{$unit};
+            }
+        }
+    }
+    my %m = map { my $u = $_; $u => { map { $_ => median(@{ $p{$u}{$_} }) }
+                                      (50, 99) } } @uris;
+    for my $b (@$bs) {
+        my ($label, $uri) = @$b;
+        printf "%-34s p50 %7.1f us vs %7.1f us, p99 %7.1f us vs %7.1f us: "
+               . "adds %.1f us at p99\n", $label,
+               $m{$uri}{50}, $m{$a_uri}{50}, $m{$uri}{99}, $m{$a_uri}{99},
+               $m{$uri}{99} - $m{$a_uri}{99};
+    }
+    return \%m;
+}
+
 sub header {
     my ($self, $what) = @_;
     printf "# %s: %d rounds of %ds, %d connections, ABBA order\n",
