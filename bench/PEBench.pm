@@ -94,32 +94,6 @@ sub compare {
            '  nginx worker CPU per request', $b, $a, $a / $b;
 }
 
-# wrk --latency for A and B in ABBA rounds: medians of p50 and p99, and
-# what B adds at the 99th percentile
-sub latency {
-    my ($self, $label, $a_uri, $b_uri, %opt) = @_;
-    my %p;
-    my $conns = $opt{conns} // $self->{conns};
-    my $args = $opt{script} ? "-s $opt{script}" : '';
-    for my $round (1 .. $self->{rounds}) {
-        for my $uri ($round % 2 ? ($a_uri, $b_uri) : ($b_uri, $a_uri)) {
-            my $out = `taskset -c 0 wrk -t1 -c$conns -d$self->{secs}s --latency $args http://127.0.0.1:${\ $self->port}$uri 2>&1`;
-            for my $q (50, 99) {
-                my ($v, $unit) = $out =~ /^\s+$q%\s+([\d.]+)(us|ms|s)\s*$/m
-                    or die "wrk --latency: no p$q:\n$out";
-                push @{ $p{$uri}{$q} },
-                     $v * { us => 1, ms => 1e3, s => 1e6 }->{$unit};
-            }
-        }
-    }
-    my %m = map { my $u = $_; $u => { map { $_ => median(@{ $p{$u}{$_} }) }
-                                      (50, 99) } } ($a_uri, $b_uri);
-    printf "%-34s p50 %7.1f us vs %7.1f us, p99 %7.1f us vs %7.1f us: "
-           . "adds %.1f us at p99\n", $label,
-           $m{$b_uri}{50}, $m{$a_uri}{50}, $m{$b_uri}{99}, $m{$a_uri}{99},
-           $m{$b_uri}{99} - $m{$a_uri}{99};
-}
-
 # A against several Bs in the same rounds: A, B1 .. Bn, then Bn .. B1, A,
 # so each keeps its mirror position and A's runs are shared; prints each
 # B against A as compare() does and returns the median req/s of every uri,
@@ -149,8 +123,9 @@ sub compare_set {
     return \%m;
 }
 
-# latency() for A against several Bs in the same rounds (order as in
-# compare_set): each B's p50 and p99 next to A's, and what it adds at p99
+# wrk --latency for A against several Bs in the same rounds (order as in
+# compare_set): medians of each B's p50 and p99 next to A's, and what it
+# adds at the 99th percentile
 sub latency_set {
     my ($self, $a_uri, $bs, %opt) = @_;
     my %p;
