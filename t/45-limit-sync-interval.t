@@ -155,7 +155,7 @@ ok($ok + $no > 200, "a stream of requests (" . ($ok + $no) . " in 1 s)");
 ok($flushes <= $took / 0.05 * 1.3 + 2,
    "... Redis called once per interval for the node, not per request "
    . "nor per worker ($flushes calls in " . sprintf('%.2f', $took) . " s)");
-ok($flushes >= 5, '... and called ($flushes)');
+ok($flushes >= 5, "... and called ($flushes)");
 
 # --- a key used up on one node is refused on the others ---------------
 
