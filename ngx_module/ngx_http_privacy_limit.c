@@ -117,9 +117,10 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_privacy_limit_rbtree_insert);
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->unsent);
-    zone->sh->flush_next = 0;
+    /* "not before now" on a clock that may wrap (32 bits) */
+    zone->sh->flush_next = ngx_current_msec;
     zone->sh->flush_busy = 0;
-    zone->sh->soon_next = 0;
+    zone->sh->soon_next = ngx_current_msec;
     zone->sh->flush_owner = 0;
     zone->sh->flush_soon = 0;
     zone->sh->probe_only = 0;

@@ -86,13 +86,18 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * interval weigh as they did here.  ARGV[1] is the call's request count
  * (one; two zones' exchanges of no key may share a call), ARGV[2] the
  * interval in ns, then count and age in us per key.  Answers, to each,
- * the microseconds each key is owed: its arrival time past now.
+ * the microseconds each key is owed: its arrival time past now.  An
+ * exchange of no key (does Redis take charges again?) writes a key of
+ * its own for a second, so that a Redis refusing writes refuses it too.
  */
 
 static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     ngx_string(
     "if redis.replicate_commands then redis.replicate_commands() end\n"
     "local t = redis.call('TIME')\n"
+    "if #KEYS == 0 then\n"
+    "  redis.call('SET', 'privacy:{sync}:probe', '1', 'PX', 1000)\n"
+    "end\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local iv = tonumber(ARGV[2]) / 1000\n"
     "local out = {}\n"
@@ -624,6 +629,70 @@ ngx_http_privacy_limit_sync_lost(ngx_http_privacy_limit_flusher_t *fl,
 }
 
 
+/*
+ * Redis's refusals that come before a script writes anything: the
+ * charges were not applied, and may be sent again.
+ */
+
+static ngx_uint_t
+ngx_http_privacy_limit_sync_refused(redisReply *error)
+{
+    ngx_uint_t  i;
+    size_t      n;
+
+    static const char  *early[] = {
+        "READONLY", "OOM", "MISCONF", "LOADING", "BUSY", "MASTERDOWN",
+        "NOREPLICAS", "NOPERM", "NOAUTH", "NOSCRIPT", NULL
+    };
+
+    for (i = 0; early[i]; i++) {
+        n = ngx_strlen(early[i]);
+
+        if ((size_t) error->len > n
+            && ngx_strncmp(error->str, early[i], n) == 0
+            && error->str[n] == ' ')
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The connection was lost under a flush: its other calls are lost with
+ * it, given up here at once, so that the breaker counts one failure for
+ * the flush rather than one for each call.
+ */
+
+static void
+ngx_http_privacy_limit_sync_abandon(ngx_http_privacy_limit_flusher_t *fl,
+    ngx_http_privacy_limit_batch_t *lost)
+{
+    ngx_uint_t                       i;
+    ngx_http_privacy_limit_batch_t  *b;
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
+        b = fl->batch[i];
+
+        if (b == NULL || b == lost) {
+            continue;
+        }
+
+        if (b->call) {
+            ngx_http_privacy_redis_detach(b->call, b->index, 0);
+        }
+
+        ngx_http_privacy_limit_sync_lost(fl, b);
+
+        fl->batch[i] = NULL;
+        ngx_free(b);
+        fl->outstanding--;
+    }
+}
+
+
 /* Redis answered a batch, or its call failed: from hiredis's callback */
 
 static void
@@ -646,7 +715,8 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
 
     for (i = 0; ok && i < b->nkeys; i++) {
         e = reply->element[i];
-        ok = e->type == REDIS_REPLY_INTEGER && e->integer >= 0;
+        ok = e->type == REDIS_REPLY_INTEGER && e->integer >= 0
+             && e->integer < (1LL << 50);   /* 35 years: not a value */
     }
 
     if (ok) {
@@ -683,13 +753,28 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
         ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_KEYS,
                                      b->nkeys);
 
+    } else if (reply && reply->type == REDIS_REPLY_ERROR
+               && ngx_http_privacy_limit_sync_refused(reply))
+    {
+        /* refused before anything was written: listed again, and asked
+           again first by an exchange of no key, which writes too */
+        ngx_http_privacy_limit_sync_relist(zone, b, now);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        zone->sh->probe_only = 1;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
     } else {
-        if (reply) {
+        if (reply && reply->type != REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "privacy: unexpected reply from redis");
         }
 
         ngx_http_privacy_limit_sync_lost(fl, b);
+
+        if (reply == NULL) {
+            ngx_http_privacy_limit_sync_abandon(fl, b);
+        }
     }
 
     for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {

@@ -47,7 +47,8 @@
 typedef struct ngx_http_privacy_redis_s  ngx_http_privacy_redis_t;
 typedef struct ngx_http_privacy_redis_call_s  ngx_http_privacy_redis_call_t;
 
-/* reply: a redisReply, or NULL when the call failed */
+/* reply: the call's part of Redis's answer, Redis's error when it refused
+   the call, or NULL when no answer came */
 typedef void (*ngx_http_privacy_redis_handler_pt)(void *data, void *reply);
 
 typedef struct {

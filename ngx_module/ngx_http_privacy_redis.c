@@ -799,16 +799,20 @@ ngx_http_privacy_redis_send(ngx_http_privacy_redis_call_t *call,
 }
 
 
-/* every request still waiting on the call is told it failed */
+/*
+ * Every request still waiting on the call is told it failed: with Redis's
+ * error when Redis refused it, NULL when no answer came.
+ */
 
 static void
-ngx_http_privacy_redis_fail_call(ngx_http_privacy_redis_call_t *call)
+ngx_http_privacy_redis_fail_call(ngx_http_privacy_redis_call_t *call,
+    redisReply *error)
 {
     ngx_uint_t  i;
 
     for (i = 0; i < call->n; i++) {
         if (call->data[i]) {
-            call->handler(call->data[i], NULL);
+            call->handler(call->data[i], error);
         }
     }
 }
@@ -859,7 +863,7 @@ ngx_http_privacy_redis_flush_handler(ngx_event_t *ev)
             rd->pending--;
             ngx_http_privacy_status_redis(rd->pmcf,
                                           NGX_HTTP_PRIVACY_REDIS_ERRORS, 0);
-            ngx_http_privacy_redis_fail_call(call);
+            ngx_http_privacy_redis_fail_call(call, NULL);
             ngx_free(call);
             continue;
         }
@@ -932,7 +936,9 @@ ngx_http_privacy_redis_reply(redisAsyncContext *ac, void *r, void *data)
             ngx_http_privacy_redis_failure(rd, 0);
         }
 
-        ngx_http_privacy_redis_fail_call(call);
+        ngx_http_privacy_redis_fail_call(call,
+                              (reply && reply->type == REDIS_REPLY_ERROR)
+                              ? reply : NULL);
         ngx_free(call);
         return;
     }

@@ -269,6 +269,33 @@ my @erin = map { sleep 0.15; get($port[0], '/quota/x', 'erin')->{status} }
 is_deeply(\@erin, [200, 429, 429, 429],
           '... node 1, exchanging again, still lets her have only the third');
 
+# --- a Redis that refuses writes: charges kept, sent once it takes them
+
+my $replica = $t->redis(name => 'replica');
+$t->redis_query($replica, ['REPLICAOF', '127.0.0.1', $rport]);
+my $t4 = PETest->new;
+mkdir $t4->dir . '/www';
+$t4->write_file('www/x', 'x');
+$t4->nginx_start($http =~ s/%%REDIS%%/$replica/r);
+sleep 0.5;
+is_deeply(statuses($t4->port, '/quota/x', 'frank', 3), [200, 200, 200],
+          'a node on a read-only replica: frank uses his quota there');
+sleep 0.5;
+like(status_settled($t4->port, '/status')->{body},
+     qr/"sync":\{"keys":0,"lost":0\}/,
+     '... nothing lost: the replica refused before writing (READONLY)');
+like($t4->error_log, qr/READONLY/, '... its refusal logged');
+$t->redis_query($replica, ['REPLICAOF', 'NO', 'ONE']);
+my $landed = 0;
+for (1 .. 40) {
+    sleep 0.1;
+    $landed = $t->redis_query($replica, ['EVAL',
+        "return #redis.call('KEYS', 'privacy:{quota:*')", 0]) // 0;
+    last if $landed;
+}
+ok($landed, 'writable again: his charges reach it');
+$t4->nginx_stop;
+
 $_->nginx_stop for @nodes;
 
 done_testing();
