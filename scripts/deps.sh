@@ -2,8 +2,9 @@
 # Installs the Debian packages privacy-edge needs, those missing only, and
 # the IAB's reference libraries the tests check consent decoding against
 # (t/iab, by npm, at the versions t/iab/package.json pins), and the driver
-# of the browser test (t/browser: playwright-core, which downloads no
-# browser; the test drives Debian's chromium).
+# of the browser test (playwright-core as t/browser/package.json pins it,
+# into build/browser; it downloads no browser: the test drives Debian's
+# chromium).
 # Idempotent: a machine that has them all is left alone (no apt-get, no npm,
 # no network at all).
 set -euo pipefail
@@ -90,12 +91,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # @iabtcf/core and @iabgpp/cmpapi in t/iab/node_modules, and
-# playwright-core in t/browser/node_modules, exactly the pinned versions:
-# npm only when one is missing or another version.  No lockfile
-# (t/iab/.npmrc, t/browser/.npmrc): it would name registry hosts;
-# playwright-core has no dependencies, so its pin is the whole tree.
+# playwright-core (t/browser/package.json) in build/browser/node_modules,
+# out of the tests' tree: exactly the pinned versions, npm only when one
+# is missing or another version.  No lockfile (the .npmrc beside each
+# package.json): it would name registry hosts; playwright-core has no
+# dependencies, so its pin is the whole tree.
 top="$(cd "$(dirname "$0")/.." && pwd)"
-for dir in t/iab t/browser; do
+mkdir -p "$top/build/browser"
+cp "$top/t/browser/package.json" "$top/t/browser/.npmrc" "$top/build/browser/"
+for dir in t/iab build/browser; do
     npmdir="$top/$dir"
     if ! node -e '
         const dir = process.argv[1];

@@ -2,10 +2,10 @@
 
 # The demo site (conf/demo/) in a real browser: Debian's chromium,
 # headless, driven over the DevTools protocol by t/browser/demo.mjs
-# (playwright-core, pinned in t/browser/package.json, installed by
-# scripts/deps.sh; it downloads no browser).  In front of it the shipped
-# stack on free ports (t/lib/PEShipped.pm): the real nginx with the module
-# under the shipped conf/nginx.conf, with conf/demo/demo.conf (the demo's
+# (playwright-core, pinned in t/browser/package.json, installed into
+# build/browser by scripts/deps.sh; it downloads no browser).  In front
+# of it the shipped stack on free ports (t/lib/PEShipped.pm): the real
+# nginx with the module under the shipped conf/nginx.conf, with conf/demo/demo.conf (the demo's
 # locations) included right after its listen as scripts/run.sh includes it
 # (a copy in the test's prefix, its root moved to conf/demo/), a real
 # redis-server, the real backend under the shipped conf/backend.conf, and
@@ -53,7 +53,7 @@ use PEShipped;
 
 my $TOP = $PETest::TOP;
 my $CHROMIUM = $ENV{PE_CHROMIUM} // '/usr/bin/chromium';
-my $DRIVER = "$TOP/t/browser/node_modules/playwright-core/package.json";
+my $DRIVER = "$TOP/build/browser/node_modules/playwright-core/package.json";
 
 plan(skip_all => "no chromium at $CHROMIUM (scripts/deps.sh installs it)")
     unless -x $CHROMIUM;
@@ -63,7 +63,7 @@ plan(skip_all => 'no node (scripts/deps.sh installs it)')
 my ($node_major) = `node --version` =~ /^v(\d+)/;
 plan(skip_all => "node $node_major: the browser driver needs node 20 or "
                  . 'later') if ($node_major // 0) < 20;
-plan(skip_all => 'no playwright-core in t/browser/node_modules '
+plan(skip_all => 'no playwright-core in build/browser/node_modules '
      . '(scripts/deps.sh installs it)') unless -f $DRIVER;
 
 my $started = time;

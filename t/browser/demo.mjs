@@ -8,9 +8,14 @@
 //   node demo.mjs --base http://127.0.0.1:PORT --png cat.png \
 //                 --screens build/demo-screens [--chromium /usr/bin/chromium]
 
-import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+
+// the driver is installed under build/ (scripts/deps.sh), not in t/
+const require = createRequire(new URL('../../build/browser/package.json',
+                                      import.meta.url));
+const { chromium } = require('playwright-core');
 
 const arg = {};
 for (let i = 2; i < process.argv.length; i += 2) {
