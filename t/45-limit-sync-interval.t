@@ -31,6 +31,8 @@ my $http = <<'EOF';
 
     privacy_limit_zone $http_x_user zone=hot:1m rate=20r/s
                        sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=slow:1m rate=1r/m
+                       sync=redis sync_interval=1s;
     privacy_limit_zone $http_x_user zone=quota:4m rate=1r/m
                        sync=redis sync_interval=50ms;
     privacy_limit_zone $http_x_user zone=alone:1m rate=20r/s;
@@ -43,6 +45,11 @@ my $http = <<'EOF';
 
         location /hot/ {
             privacy_limit zone=hot burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /slow/ {
+            privacy_limit zone=slow burst=2 nodelay;
             alias %%DIR%%/www/;
         }
 
@@ -176,6 +183,18 @@ is(scalar(grep { $_ == 429 } @known), 300,
 my @third = map { @{ statuses($port[2], '/quota/x', $_, 4) } } @users;
 ok(scalar(grep { $_ == 200 } @third) <= 3 * 300,
    '... node 3, new to them, passes at most burst + 1 each before it knows');
+
+# a key new to a node is sent soon, not at the next interval: with a 1 s
+# interval, node 2 knows within a tenth of a second
+my @late = map { "late$_" } 1 .. 5;
+statuses($port[0], '/slow/x', $_, 3) for @late;
+sleep 0.3;
+my @first2 = map { get($port[1], '/slow/x', $_)->{status} } @late;
+sleep 0.1;
+my @then2 = map { get($port[1], '/slow/x', $_)->{status} } @late;
+is_deeply(\@then2, [(429) x 5],
+          'sync_interval=1s: keys new to node 2 ('
+          . join(' ', @first2) . ') known there 0.1 s later');
 
 # --- a hot key hammered on three nodes at once ------------------------
 
