@@ -31,7 +31,7 @@ typedef struct {
     uint64_t                     tat;
     uint64_t                     blocked;  /* sync=redis: refused until */
     ngx_queue_t                  unsent;   /* sync_interval: charged */
-    uint64_t                     first;    /* the oldest unsent charge */
+    uint64_t                     first;    /* the oldest unsent, sync clock */
     uint32_t                     pending;  /* unsent charges; 0: unlisted */
     u_char                       data[1];
 } ngx_http_privacy_limit_node_t;
@@ -112,7 +112,7 @@ char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
 void ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone);
 void ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
-    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t now);
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first);
 
 /* sync=redis: ngx_http_privacy_limit_redis.c */
 #define NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)                           \

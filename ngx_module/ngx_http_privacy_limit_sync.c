@@ -144,18 +144,40 @@ ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
 }
 
 
-/* n charges of a key, made at now, listed for the next flush: locked */
+/*
+ * When charges were made, for their age: in microseconds, as Redis
+ * counts, on the monotonic clock.  nginx's cached time moves in whole
+ * milliseconds, so charges made in the millisecond of a flush would be
+ * sent as made that instant, and Redis would write a key they leave owing
+ * nothing (any rate above 1000r/s).  Read once per key and flush.
+ */
+
+static uint64_t
+ngx_http_privacy_limit_sync_clock(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+
+/*
+ * n charges of a key listed for the next flush: locked.  first: when the
+ * oldest was made on the sync clock, or 0 for now.
+ */
 
 void
 ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
-    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t now)
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first)
 {
     if (ln->pending == 0) {
-        ln->first = now;
+        ln->first = first ? first : ngx_http_privacy_limit_sync_clock();
         ngx_queue_insert_tail(&zone->sh->unsent, &ln->unsent);
 
-    } else if (now < ln->first) {
-        ln->first = now;
+    } else if (first && first < ln->first) {
+        ln->first = first;
     }
 
     ln->pending = (ln->pending > NGX_MAX_UINT32_VALUE - n)
@@ -282,8 +304,11 @@ static void
 ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
     ngx_http_privacy_limit_batch_t *b, uint64_t now)
 {
+    uint64_t                        clock;
     ngx_uint_t                      i;
     ngx_http_privacy_limit_node_t  *ln;
+
+    clock = ngx_http_privacy_limit_sync_clock();
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -302,7 +327,7 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
         }
 
         ngx_http_privacy_limit_unsent(zone, ln, b->count[i],
-                                      now - ngx_min(b->age[i], now));
+                                      clock - ngx_min(b->age[i], clock - 1));
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -316,14 +341,17 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
 
 static ngx_uint_t
 ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
-    ngx_http_privacy_limit_zone_t *zone, uint64_t now)
+    ngx_http_privacy_limit_zone_t *zone)
 {
     u_char                          *p;
+    uint64_t                         clock;
     size_t                           size;
     ngx_uint_t                       n, i;
     ngx_queue_t                     *q, *last;
     ngx_http_privacy_limit_node_t   *ln;
     ngx_http_privacy_limit_batch_t  *b;
+
+    clock = ngx_http_privacy_limit_sync_clock();
 
     for (n = 0; n < NGX_HTTP_PRIVACY_SYNC_CALLS; n++) {
 
@@ -368,7 +396,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
                              ((u_char *) ln
                               - offsetof(ngx_rbtree_node_t, color)))->key;
             b->count[i] = ln->pending;
-            b->age[i] = now > ln->first ? now - ln->first : 0;
+            b->age[i] = clock > ln->first ? clock - ln->first : 0;
 
             ngx_queue_remove(q);
             ln->pending = 0;
@@ -492,7 +520,7 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
         n = 1;
 
     } else {
-        n = ngx_http_privacy_limit_sync_take(fl, zone, now);
+        n = ngx_http_privacy_limit_sync_take(fl, zone);
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 

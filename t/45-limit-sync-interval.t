@@ -36,6 +36,8 @@ my $http = <<'EOF';
     privacy_limit_zone $http_x_user zone=quota:4m rate=1r/m
                        sync=redis sync_interval=50ms;
     privacy_limit_zone $http_x_user zone=alone:1m rate=20r/s;
+    privacy_limit_zone $http_x_user zone=fast:1m rate=1000000r/s
+                       sync=redis sync_interval=50ms;
 
     access_log off;
     keepalive_requests 1000000;
@@ -60,6 +62,11 @@ my $http = <<'EOF';
 
         location /alone/ {
             privacy_limit zone=alone burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /fast/ {
+            privacy_limit zone=fast burst=1000 nodelay;
             alias %%DIR%%/www/;
         }
 
@@ -124,6 +131,12 @@ sub evalsha_calls {
     return ($info =~ /^cmdstat_evalsha:calls=(\d+)/m)[0] // 0;
 }
 
+sub redis_calls {
+    my ($cmd) = @_;
+    my $info = $t->redis_query($rport, ['INFO', 'commandstats']) // '';
+    return ($info =~ /^cmdstat_$cmd:calls=(\d+)/m)[0] // 0;
+}
+
 sub redis_keys {
     my ($zone) = @_;
     my $n = $t->redis_query($rport, ['EVAL',
@@ -151,6 +164,15 @@ is(redis_keys('quota'), 2, 'the charges reached Redis within an interval');
 my $calls = evalsha_calls();
 sleep 0.5;
 is(evalsha_calls() - $calls, 0, 'idle nodes do not call Redis');
+
+# a charge that leaves nothing owed by the time it is sent is not written:
+# at 1000000r/s a request is owed for a microsecond, and a key new to the
+# node is sent within the millisecond it was charged in
+my ($sets, $keys) = (redis_calls('set'), redis_calls('mget'));
+get($port[0], '/fast/x', "fast$_") for 1 .. 200;
+sleep 0.2;
+ok(redis_calls('mget') > $keys, 'keys at 1000000r/s exchanged');
+is(redis_calls('set') - $sets, 0, '... and none written to Redis');
 
 # a steady stream on one node of two workers: one flush per interval
 $calls = evalsha_calls();
