@@ -74,6 +74,17 @@ sub wrk {
     return ($rps, $cpu / $n * 1e6);
 }
 
+# B against A round by round: each round runs the two back to back, so
+# their ratio carries that round's noise on both sides, and a machine
+# that slows between rounds moves no ratio.  The median of the rounds'
+# ratios, and their range: "ratio 0.97 (0.95-0.99)".
+sub paired {
+    my ($base, $with) = @_;
+    my @r = map { $with->[$_] / $base->[$_] } 0 .. $#$base;
+    my @s = sort { $a <=> $b } @r;
+    return sprintf('%.3f (%.3f-%.3f)', median(@r), $s[0], $s[-1]);
+}
+
 # A against B in ABBA rounds; prints B's throughput and CPU against A's
 sub compare {
     my ($self, $label, $a_uri, $b_uri, %opt) = @_;
@@ -87,8 +98,8 @@ sub compare {
         }
     }
     my ($a, $b) = (median(@{ $rps{$a_uri} }), median(@{ $rps{$b_uri} }));
-    printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %.3f\n",
-           $label, $b, $a, $b / $a;
+    printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %s\n",
+           $label, $b, $a, paired($rps{$a_uri}, $rps{$b_uri});
     ($a, $b) = (median(@{ $cpu{$a_uri} }), median(@{ $cpu{$b_uri} }));
     printf "%-34s %8.1f us/req vs %7.1f us/req   ratio %.3f\n",
            '  nginx worker CPU per request', $b, $a, $a / $b;
@@ -115,11 +126,12 @@ sub compare_set {
     for my $b (@$bs) {
         my ($label, $uri) = @$b;
         my $cb = median(@{ $cpu{$uri} });
-        printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %.3f, "
+        printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %s, "
                . "CPU %.1f vs %.1f us/req\n",
-               $label, $m{$uri}, $m{$a_uri}, $m{$uri} / $m{$a_uri},
-               $cb, $ca;
+               $label, $m{$uri}, $m{$a_uri},
+               paired($rps{$a_uri}, $rps{$uri}), $cb, $ca;
     }
+    $self->{rounds_rps} = \%rps;
     return \%m;
 }
 

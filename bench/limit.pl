@@ -128,10 +128,12 @@ for my $conns (8, 256) {
             ['  sync=redis (exact)', $uri{exact}],
             ['  sync=redis sync_interval=50ms', $uri{interval}],
         ], %opt);
-        printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %.3f\n",
+        my $rounds = $b->{rounds_rps};
+        printf "%-34s %8.1f req/s vs %8.1f req/s   ratio %s\n",
                '  sync_interval vs limit_req', $m->{$uri{interval}},
                $m->{$uri{limit_req}},
-               $m->{$uri{interval}} / $m->{$uri{limit_req}};
+               PEBench::paired($rounds->{$uri{limit_req}},
+                               $rounds->{$uri{interval}});
     }
 }
 

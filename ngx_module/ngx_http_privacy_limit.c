@@ -475,6 +475,7 @@ ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
 
         if (ln->pending) {
             ngx_queue_remove(&ln->unsent);
+            ngx_http_privacy_limit_sync_dropped(zone, ln->pending);
         }
 
         node = (ngx_rbtree_node_t *)

@@ -113,6 +113,8 @@ char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
 void ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone);
 void ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
     ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first);
+void ngx_http_privacy_limit_sync_dropped(ngx_http_privacy_limit_zone_t *zone,
+    ngx_uint_t n);
 
 /* sync=redis: ngx_http_privacy_limit_redis.c */
 #define NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)                           \

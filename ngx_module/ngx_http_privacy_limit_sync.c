@@ -230,10 +230,12 @@ ngx_http_privacy_limit_sync_init_process(ngx_cycle_t *cycle)
 
         ((ngx_http_privacy_limit_zone_t *) fl->shm_zone->data)->flusher = fl;
 
+        /* an exchange under way holds a worker that is to exit (a
+           reload) until Redis answers or the timeout: its answer is
+           applied, not counted lost */
         fl->timeout.handler = ngx_http_privacy_limit_sync_timeout;
         fl->timeout.data = fl;
         fl->timeout.log = cycle->log;
-        fl->timeout.cancelable = 1;
 
         /* workers start apart, so that one of them is always near */
         ngx_add_timer(&fl->tick, 1 + (ngx_msec_t) ngx_random()
@@ -298,6 +300,25 @@ ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone)
 }
 
 
+/*
+ * Listed charges evicted with their key for want of memory in the zone:
+ * never sent, so counted lost, and a zone too small for its keys shows.
+ */
+
+void
+ngx_http_privacy_limit_sync_dropped(ngx_http_privacy_limit_zone_t *zone,
+    ngx_uint_t n)
+{
+    ngx_http_privacy_limit_flusher_t  *fl;
+
+    fl = zone->flusher;
+
+    if (fl) {
+        ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST, n);
+    }
+}
+
+
 /* a batch that never left: its charges are listed again, nothing lost */
 
 static void
@@ -319,11 +340,11 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
             ln = ngx_http_privacy_limit_create(zone, &b->key[i], b->hash[i],
                                                now);
             if (ln == NULL) {
-                continue;           /* out of memory: these charges go */
+                ngx_http_privacy_limit_sync_dropped(zone, b->count[i]);
+                continue;
             }
 
-            /* so that LRU expiry does not take it before it is sent */
-            ln->tat = now + zone->rate.interval;
+            /* idle here, as it was when expired: listed, it stays */
         }
 
         ngx_http_privacy_limit_unsent(zone, ln, b->count[i],

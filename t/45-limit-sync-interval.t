@@ -218,6 +218,26 @@ is_deeply(\@then2, [(429) x 5],
           'sync_interval=1s: keys new to node 2 ('
           . join(' ', @first2) . ') known there 0.1 s later');
 
+# --- workers exiting while an exchange is under way -------------------
+
+# Redis holds node 1's exchange (CLIENT PAUSE) while its workers are told
+# to quit, as on a reload: they wait for the answer rather than drop it
+my $lost = sub {
+    (status_settled($port[0], '/status')->{body} =~ /"lost":(\d+)/)[0]
+};
+my $lost0 = $lost->();
+my @workers = split ' ', `ps -o pid= --ppid $nodes[0]->{nginx_pid}`;
+$t->redis_query($rport, ['CLIENT', 'PAUSE', 40, 'ALL']);
+get($port[0], '/quota/x', 'gina');
+kill 'QUIT', @workers;
+sleep 1;                            # gone, and others started
+is($lost->() - $lost0, 0, 'workers quitting under an exchange lose nothing');
+get($port[1], '/quota/x', 'gina');
+sleep 0.2;
+like(get($port[1], '/quota/x', 'gina')->{headers}{ratelimit},
+     qr/^"quota";r=0;/,
+     '... the charge made before reached Redis: node 2 counts 3');
+
 # --- a hot key hammered on three nodes at once ------------------------
 
 # 20r/s burst 5 for 3 s: an exact limit passes 20 x 3 + 6 = 66; the bound
@@ -336,6 +356,40 @@ for (1 .. 40) {
 }
 ok($landed, 'writable again: his charges reach it');
 $t4->nginx_stop;
+
+# --- a zone too small for its keys: charges it must drop are counted --
+
+# no Redis listens there, so every charge stays listed, and a 32k zone
+# holds a few hundred keys: the rest push listed keys out
+my $t5 = PETest->new;
+mkdir $t5->dir . '/www';
+$t5->write_file('www/x', 'x');
+$t5->nginx_start(<<'EOF');
+    privacy_redis 127.0.0.1:%%PORT_nowhere%% timeout=200ms fail=open;
+    privacy_limit_zone $http_x_user zone=small:32k rate=1r/m
+                       sync=redis sync_interval=50ms;
+    access_log off;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /small/ {
+            privacy_limit zone=small burst=2 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location = /status {
+            privacy_status;
+        }
+    }
+EOF
+my @small = map { @{ statuses($t5->port, '/small/x', "small$_", 2) } }
+             1 .. 1500;
+is(scalar(grep { $_ == 200 } @small), 3000, 'a full zone still passes');
+like(status_settled($t5->port, '/status')->{body},
+     qr/"sync":\{"keys":0,"lost":[1-9]\d*\}/,
+     '... and counts the listed charges it had to drop as lost');
+$t5->nginx_stop;
 
 $_->nginx_stop for @nodes;
 
