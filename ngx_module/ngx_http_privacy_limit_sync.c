@@ -83,7 +83,10 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * microseconds as the exact script's: the arrival time moves on by one
  * interval per charge, from when the oldest charge was made at the
  * earliest (its age) rather than from now, so that charges spread over an
- * interval weigh as they did here.  ARGV[1] is the call's request count
+ * interval weigh as they did here.  The arrival time is kept even when
+ * it is past, for as long as another node's charges of the same
+ * interval may still come (ARGV[3], in ms): nodes each under the rate
+ * add up to more than it only so.  ARGV[1] is the call's request count
  * (one; two zones' exchanges of no key may share a call), ARGV[2] the
  * interval in ns, then count and age in us per key.  Answers, to each,
  * the microseconds each key is owed: its arrival time past now.  An
@@ -103,18 +106,17 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "end\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local iv = tonumber(ARGV[2]) / 1000\n"
+    "local hold = tonumber(ARGV[3])\n"
     "local out = {}\n"
     "local old = #KEYS > 0 and redis.call('MGET', unpack(KEYS)) or {}\n"
     "for i = 1, #KEYS do\n"
-    "  local tat = math.max(tonumber(old[i]) or 0, now - ARGV[2 * i + 2])\n"
-    "              + ARGV[2 * i + 1] * iv\n"
-    "  if tat > now then\n"
-    "    redis.call('SET', KEYS[i], tat, 'PX',\n"
-    "               math.ceil((tat - now) / 1000) + 1)\n"
-    "    out[i] = math.ceil(tat - now)\n"
-    "  else\n"
-    "    out[i] = 0\n"
+    "  local tat = math.max(tonumber(old[i]) or 0, now - ARGV[2 * i + 3])\n"
+    "              + ARGV[2 * i + 2] * iv\n"
+    "  local px = math.ceil((tat - now) / 1000) + hold\n"
+    "  if px > 0 then\n"
+    "    redis.call('SET', KEYS[i], tat, 'PX', px)\n"
     "  end\n"
+    "  out[i] = math.max(math.ceil(tat - now), 0)\n"
     "end\n"
     "local res = {}\n"
     "for j = 1, tonumber(ARGV[1]) do res[j] = out end\n"
@@ -444,8 +446,8 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
     size = b->nkeys * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
                        + 2 * NGX_INT64_LEN)
-           + NGX_INT64_LEN
-           + (3 * b->nkeys + 1) * sizeof(ngx_str_t);
+           + 2 * NGX_INT64_LEN
+           + (3 * b->nkeys + 2) * sizeof(ngx_str_t);
 
     buf = ngx_alloc(size, ngx_cycle->log);
     if (buf == NULL) {
@@ -454,11 +456,19 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
     keys = (ngx_str_t *) buf;
     args = keys + b->nkeys;
-    p = (u_char *) (args + 2 * b->nkeys + 1);
+    p = (u_char *) (args + 2 * b->nkeys + 2);
 
     args[0].data = p;
     p = ngx_http_privacy_decimal(p, zone->rate.interval);
     args[0].len = p - args[0].data;
+
+    /* how long other nodes' charges of this interval may take to come:
+       an interval to be sent, one more out of step, and the timeout */
+    args[1].data = p;
+    p = ngx_http_privacy_decimal(p, 2 * zone->sync_interval
+                                    + ngx_http_privacy_redis_timeout(
+                                          fl->pmcf->redis));
+    args[1].len = p - args[1].data;
 
     for (i = 0; i < b->nkeys; i++) {
         keys[i].data = p;
@@ -470,18 +480,18 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
         keys[i].len = p - keys[i].data;
 
-        args[1 + 2 * i].data = p;
-        p = ngx_http_privacy_decimal(p, b->count[i]);
-        args[1 + 2 * i].len = p - args[1 + 2 * i].data;
-
         args[2 + 2 * i].data = p;
-        p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
+        p = ngx_http_privacy_decimal(p, b->count[i]);
         args[2 + 2 * i].len = p - args[2 + 2 * i].data;
+
+        args[3 + 2 * i].data = p;
+        p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
+        args[3 + 2 * i].len = p - args[3 + 2 * i].data;
     }
 
     b->call = ngx_http_privacy_redis_eval(fl->pmcf->redis,
                                           &ngx_http_privacy_limit_sync_script,
-                                          b->nkeys, keys, 1 + 2 * b->nkeys,
+                                          b->nkeys, keys, 2 + 2 * b->nkeys,
                                           args,
                                           ngx_http_privacy_limit_sync_done,
                                           b, &b->index);
@@ -695,7 +705,10 @@ ngx_http_privacy_limit_sync_refused(redisReply *error)
 
     static const char  *early[] = {
         "READONLY", "OOM", "MISCONF", "LOADING", "BUSY", "MASTERDOWN",
-        "NOREPLICAS", "NOPERM", "NOAUTH", "NOSCRIPT", NULL
+        "NOREPLICAS", "NOPERM", "NOAUTH", "NOSCRIPT",
+        /* an ACL that does not allow a command the script calls (7.0):
+           refused at the call, and the first write is such a call */
+        "ERR The user executing the script can't run", NULL
     };
 
     for (i = 0; early[i]; i++) {
@@ -850,8 +863,9 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
 static void
 ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
 {
-    ngx_uint_t                         i, failed;
-    ngx_http_privacy_limit_batch_t    *b;
+    ngx_uint_t                         i, n, index;
+    ngx_http_privacy_limit_batch_t    *b, *taken[NGX_HTTP_PRIVACY_SYNC_CALLS];
+    ngx_http_privacy_redis_call_t     *call;
     ngx_http_privacy_limit_flusher_t  *fl;
 
     fl = ev->data;
@@ -859,7 +873,15 @@ ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                   "privacy: redis did not answer a limit sync in time");
 
-    failed = 0;
+    /*
+     * Every batch off the flusher and every call detached first: the
+     * breaker's failure may free the connection, and hiredis then calls
+     * back each call still pending, from within it.
+     */
+
+    n = 0;
+    index = 0;
+    call = NULL;
 
     for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_CALLS; i++) {
         b = fl->batch[i];
@@ -868,18 +890,27 @@ ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev)
             continue;
         }
 
-        /* one failure for the breaker, however many calls it took */
-        if (b->call) {
-            ngx_http_privacy_redis_detach(b->call, b->index, !failed);
-            failed = 1;
-        }
-
-        ngx_http_privacy_limit_sync_lost(fl, b);
-
         fl->batch[i] = NULL;
-        ngx_free(b);
+        taken[n++] = b;
+
+        if (b->call) {
+            ngx_http_privacy_redis_detach(b->call, b->index, 0);
+            call = b->call;
+            index = b->index;
+        }
     }
 
     fl->outstanding = 0;
+
+    /* one failure for the breaker, however many calls it took */
+    if (call) {
+        ngx_http_privacy_redis_detach(call, index, 1);
+    }
+
+    for (i = 0; i < n; i++) {
+        ngx_http_privacy_limit_sync_lost(fl, taken[i]);
+        ngx_free(taken[i]);
+    }
+
     ngx_http_privacy_limit_sync_finish(fl);
 }

@@ -24,15 +24,20 @@ sub _connect {
         or die "connect $port: $!";
 }
 
-# hammer(port, uri, [users], seconds): requests with "X-User: <user>",
-# the users taken in turn; (passed, refused): 200s and 429s, anything
-# else dies
+# hammer(port, uri, [users], seconds[, per second]): requests with
+# "X-User: <user>", the users taken in turn, as fast as they go or paced;
+# (passed, refused): 200s and 429s, anything else dies
 sub hammer {
-    my ($port, $uri, $users, $secs) = @_;
+    my ($port, $uri, $users, $secs, $per) = @_;
     my $s = _connect($port);
     my ($ok, $no, $i, $buf) = (0, 0, 0, '');
-    my $end = time + $secs;
+    my $start = time;
+    my $end = $start + $secs;
     while (time < $end) {
+        if ($per) {
+            my $wait = $start + $i / $per - time;
+            Time::HiRes::sleep($wait) if $wait > 0;
+        }
         my $u = $users->[$i++ % @$users];
         print $s "GET $uri HTTP/1.1\r\nHost: n\r\nX-User: $u\r\n\r\n";
         # a whole response: headers and the body its length says
@@ -58,17 +63,17 @@ sub hammer {
     return ($ok, $no);
 }
 
-# hammer_nodes(dir, [ports], uri, [users], seconds): one client on each
-# port at once, each in a process of its own; the sums
+# hammer_nodes(dir, [ports], uri, [users], seconds[, per second]): one
+# client on each port at once, each in a process of its own; the sums
 sub hammer_nodes {
-    my ($dir, $ports, $uri, $users, $secs) = @_;
+    my ($dir, $ports, $uri, $users, $secs, $per) = @_;
     my (@files, @pids);
     for my $i (0 .. $#$ports) {
         my $f = "$dir/hammer-$i-" . int(rand(1e9));
         push @files, $f;
         my $pid = fork() // die "fork: $!";
         if ($pid == 0) {
-            my ($ok, $no) = hammer($ports->[$i], $uri, $users, $secs);
+            my ($ok, $no) = hammer($ports->[$i], $uri, $users, $secs, $per);
             open(my $fh, '>', $f) or POSIX::_exit(1);
             print $fh "$ok $no\n";
             close $fh;
