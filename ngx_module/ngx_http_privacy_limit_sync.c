@@ -86,7 +86,9 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * interval weigh as they did here.  The arrival time is kept even when
  * it is past, for as long as another node's charges of the same
  * interval may still come (ARGV[3], in ms): nodes each under the rate
- * add up to more than it only so.  ARGV[1] is the call's request count
+ * add up to more than it only so.  Charges older than that (held back
+ * by an outage) are not stacked on such a past time, as they were not
+ * made after it, only on a debt.  ARGV[1] is the call's request count
  * (one; two zones' exchanges of no key may share a call), ARGV[2] the
  * interval in ns, then count and age in us per key.  Answers, to each,
  * the microseconds each key is owed: its arrival time past now.  An
@@ -110,8 +112,10 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "local out = {}\n"
     "local old = #KEYS > 0 and redis.call('MGET', unpack(KEYS)) or {}\n"
     "for i = 1, #KEYS do\n"
-    "  local tat = math.max(tonumber(old[i]) or 0, now - ARGV[2 * i + 3])\n"
-    "              + ARGV[2 * i + 2] * iv\n"
+    "  local base = tonumber(old[i]) or 0\n"
+    "  local age = tonumber(ARGV[2 * i + 3])\n"
+    "  if age > hold * 1000 and base <= now then base = 0 end\n"
+    "  local tat = math.max(base, now - age) + ARGV[2 * i + 2] * iv\n"
     "  local px = math.ceil((tat - now) / 1000) + hold\n"
     "  if px > 0 then\n"
     "    redis.call('SET', KEYS[i], tat, 'PX', px)\n"
@@ -463,11 +467,9 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
     args[0].len = p - args[0].data;
 
     /* how long other nodes' charges of this interval may take to come:
-       an interval to be sent, one more out of step, and the timeout */
+       an interval to be sent, one more out of step (the bound's two) */
     args[1].data = p;
-    p = ngx_http_privacy_decimal(p, 2 * zone->sync_interval
-                                    + ngx_http_privacy_redis_timeout(
-                                          fl->pmcf->redis));
+    p = ngx_http_privacy_decimal(p, 2 * zone->sync_interval);
     args[1].len = p - args[1].data;
 
     for (i = 0; i < b->nkeys; i++) {
@@ -706,9 +708,11 @@ ngx_http_privacy_limit_sync_refused(redisReply *error)
     static const char  *early[] = {
         "READONLY", "OOM", "MISCONF", "LOADING", "BUSY", "MASTERDOWN",
         "NOREPLICAS", "NOPERM", "NOAUTH", "NOSCRIPT",
-        /* an ACL that does not allow a command the script calls (7.0):
-           refused at the call, and the first write is such a call */
-        "ERR The user executing the script can't run", NULL
+        /* an ACL that does not allow a command the script calls (7.0,
+           7.2): refused at the call, and the first write is such a
+           call */
+        "ERR The user executing the script can't run",
+        "ERR ACL failure in script", NULL
     };
 
     for (i = 0; early[i]; i++) {
