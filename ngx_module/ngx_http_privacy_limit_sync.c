@@ -554,6 +554,12 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
 
     } else {
         n = ngx_http_privacy_limit_sync_take(fl, zone);
+
+        /* more than a flush carries: the rest soon, not an interval on */
+        if (!ngx_queue_empty(&zone->sh->unsent)) {
+            zone->sh->flush_soon = 1;
+        }
+
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 

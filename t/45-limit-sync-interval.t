@@ -416,6 +416,43 @@ unlike($t6->error_log, qr/exited on signal/,
        . 'the worker lives');
 $t6->nginx_stop;
 
+# --- more new keys than one flush carries ------------------------------
+
+# 9000 keys new to a node at once (a flush carries 8192): the rest go a
+# sixteenth of the interval later, not at the next interval (2 s here)
+my $t7 = PETest->new;
+mkdir $t7->dir . '/www';
+$t7->write_file('www/x', 'x');
+$t7->nginx_start(<<"EOF", workers => 1);
+    privacy_redis 127.0.0.1:$rport timeout=1s fail=open;
+    privacy_limit_zone \$http_x_user zone=crowd:16m rate=1r/m
+                       sync=redis sync_interval=2s;
+    access_log off;
+    keepalive_requests 1000000;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /crowd/ {
+            privacy_limit zone=crowd burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+    }
+EOF
+sleep 2.1;                          # the first ticks past
+my $crowd = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t7->port) or die;
+print $crowd join '', map { "GET /crowd/x HTTP/1.1\r\nHost: n\r\n"
+                            . "X-User: c$_\r\n\r\n" } 1 .. 9000;
+my $answers = '';
+while ((() = $answers =~ /\r\n\r\nx/g) < 9000) {
+    sysread($crowd, $answers, 1 << 20, length $answers) or die "read: $!";
+}
+sleep 0.6;
+is(redis_keys('crowd'), 9000,
+   '9000 keys new to a node at once all reach Redis within 0.6 s');
+$t7->nginx_stop;
+
 # --- a zone too small for its keys: charges it must drop are counted --
 
 # no Redis listens there, so every charge stays listed, and a 32k zone
