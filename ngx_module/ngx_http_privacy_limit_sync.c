@@ -154,8 +154,8 @@ ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
  * When charges were made, for their age: in microseconds, as Redis
  * counts, on the monotonic clock.  nginx's cached time moves in whole
  * milliseconds, so charges made in the millisecond of a flush would be
- * sent as made that instant, and Redis would write a key they leave owing
- * nothing (any rate above 1000r/s).  Read once per key and flush.
+ * sent as made that instant, a charge's worth too late at rates above
+ * 1000r/s.  Read once per key listed and once per flush.
  */
 
 static uint64_t
