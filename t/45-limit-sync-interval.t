@@ -22,10 +22,8 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use PETest;
 
-my $t = PETest->new;
+my $t = site();
 my $rport = $t->redis;
-mkdir $t->dir . '/www';
-$t->write_file('www/x', 'x');
 
 my $http = <<'EOF';
     privacy_redis 127.0.0.1:%%REDIS%% timeout=200ms fail=closed;
@@ -81,6 +79,14 @@ my $http = <<'EOF';
     }
 EOF
 
+# a PETest with the file every location serves
+sub site {
+    my $n = PETest->new;
+    mkdir $n->dir . '/www';
+    $n->write_file('www/x', 'x');
+    return $n;
+}
+
 sub node_conf {
     return $http =~ s/%%REDIS%%/$rport/r;
 }
@@ -108,12 +114,7 @@ EOF
 # --- three nodes -------------------------------------------------------
 
 my @nodes = ($t);
-for (1 .. 2) {
-    my $n = PETest->new;
-    mkdir $n->dir . '/www';
-    $n->write_file('www/x', 'x');
-    push @nodes, $n;
-}
+push @nodes, site() for 1 .. 2;
 $_->nginx_start(node_conf(), workers => 2) for @nodes;
 my @port = map { $_->port } @nodes;
 
@@ -327,32 +328,45 @@ my @erin = map { sleep 0.15; get($port[0], '/quota/x', 'erin')->{status} }
 is_deeply(\@erin, [200, 429, 429, 429],
           '... node 1, exchanging again, still lets her have only the third');
 
-# --- a Redis that refuses writes: charges kept, sent once it takes them
+# --- a Redis that refuses the exchange: charges kept, sent once it takes
+
+# a node on such a Redis: a user's charges are refused before anything is
+# written, kept, and land once $allow made it take them
+sub refused_then_taken {
+    my ($what, $rp, $why, $user, $allow) = @_;
+    my $n = site();
+    $n->nginx_start($http =~ s/%%REDIS%%/$rp/r);
+    sleep 0.5;
+    is_deeply(statuses($n->port, '/quota/x', $user, 3), [200, 200, 200],
+              "a node on $what: $user uses the quota there");
+    sleep 0.5;
+    like(status_settled($n->port, '/status')->{body},
+         qr/"sync":\{"keys":0,"lost":0\}/,
+         '... nothing lost: refused before anything was written');
+    like($n->error_log, $why, '... the refusal logged');
+    $allow->();
+    my $landed = 0;
+    for (1 .. 40) {
+        sleep 0.1;
+        $landed = $t->redis_query($rp, ['EVAL',
+            "return #redis.call('KEYS', 'privacy:{quota:*')", 0]) // 0;
+        last if $landed;
+    }
+    ok($landed, "... taken again: the charges reach it");
+    $n->nginx_stop;
+}
 
 my $replica = $t->redis(name => 'replica');
 $t->redis_query($replica, ['REPLICAOF', '127.0.0.1', $rport]);
-my $t4 = PETest->new;
-mkdir $t4->dir . '/www';
-$t4->write_file('www/x', 'x');
-$t4->nginx_start($http =~ s/%%REDIS%%/$replica/r);
-sleep 0.5;
-is_deeply(statuses($t4->port, '/quota/x', 'frank', 3), [200, 200, 200],
-          'a node on a read-only replica: frank uses his quota there');
-sleep 0.5;
-like(status_settled($t4->port, '/status')->{body},
-     qr/"sync":\{"keys":0,"lost":0\}/,
-     '... nothing lost: the replica refused before writing (READONLY)');
-like($t4->error_log, qr/READONLY/, '... its refusal logged');
-$t->redis_query($replica, ['REPLICAOF', 'NO', 'ONE']);
-my $landed = 0;
-for (1 .. 40) {
-    sleep 0.1;
-    $landed = $t->redis_query($replica, ['EVAL',
-        "return #redis.call('KEYS', 'privacy:{quota:*')", 0]) // 0;
-    last if $landed;
-}
-ok($landed, 'writable again: his charges reach it');
-$t4->nginx_stop;
+refused_then_taken('a read-only replica', $replica, qr/READONLY/, 'frank',
+    sub { $t->redis_query($replica, ['REPLICAOF', 'NO', 'ONE']) });
+
+# a Redis user whose ACL lacks a command the exchange calls
+my $acl = $t->redis(name => 'acl');
+$t->redis_query($acl, ['ACL', 'SETUSER', 'default', '-mget']);
+refused_then_taken('a Redis denying MGET', $acl, qr/can't run this command/,
+    'grace', sub { $t->redis_query($acl, ['ACL', 'SETUSER', 'default',
+                                          '+mget']) });
 
 # --- a flush of several calls times out as the breaker opens ----------
 
@@ -362,10 +376,8 @@ $t4->nginx_stop;
 # connection, and hiredis calls back the calls still pending): the
 # worker survives it (a race: under ASan, the old code failed every
 # other run, and its release build aborted)
-my $t6 = PETest->new;
+my $t6 = site();
 my $r6 = $t6->redis;
-mkdir $t6->dir . '/www';
-$t6->write_file('www/x', 'x');
 $t6->nginx_start(<<"EOF", workers => 1);
     privacy_redis 127.0.0.1:$r6 timeout=300ms fail=open;
     privacy_limit_zone \$http_x_user zone=exact:1m rate=100r/s sync=redis;
@@ -420,9 +432,7 @@ $t6->nginx_stop;
 
 # 9000 keys new to a node at once (a flush carries 8192): the rest go a
 # sixteenth of the interval later, not at the next interval (2 s here)
-my $t7 = PETest->new;
-mkdir $t7->dir . '/www';
-$t7->write_file('www/x', 'x');
+my $t7 = site();
 $t7->nginx_start(<<"EOF", workers => 1);
     privacy_redis 127.0.0.1:$rport timeout=1s fail=open;
     privacy_limit_zone \$http_x_user zone=crowd:16m rate=1r/m
@@ -457,9 +467,7 @@ $t7->nginx_stop;
 
 # no Redis listens there, so every charge stays listed, and a 32k zone
 # holds a few hundred keys: the rest push listed keys out
-my $t5 = PETest->new;
-mkdir $t5->dir . '/www';
-$t5->write_file('www/x', 'x');
+my $t5 = site();
 $t5->nginx_start(<<'EOF');
     privacy_redis 127.0.0.1:%%PORT_nowhere%% timeout=200ms fail=open;
     privacy_limit_zone $http_x_user zone=small:32k rate=1r/m
