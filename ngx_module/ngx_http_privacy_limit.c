@@ -702,7 +702,7 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
                     ngx_http_privacy_limit_sync_soon(zone);
                 }
 
-                ngx_http_privacy_limit_unsent(zone, ln, 1, 0);
+                ngx_http_privacy_limit_unsent(zone, ln, 1, 0, 0);
             }
         }
 

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t                     blocked;  /* sync=redis: refused until */
     ngx_queue_t                  unsent;   /* sync_interval: charged */
     uint64_t                     first;    /* the oldest unsent, sync clock */
+    uint64_t                     alone;    /* the unsent's own arrival time */
     uint32_t                     pending;  /* unsent charges; 0: unlisted */
     u_char                       data[1];
 } ngx_http_privacy_limit_node_t;
@@ -112,7 +113,8 @@ char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
 void ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone);
 void ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
-    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first);
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first,
+    uint64_t alone);
 void ngx_http_privacy_limit_sync_dropped(ngx_http_privacy_limit_zone_t *zone,
     ngx_uint_t n);
 

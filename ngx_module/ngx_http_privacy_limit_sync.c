@@ -57,6 +57,7 @@ typedef struct {
     uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    uint64_t                           debt[NGX_HTTP_PRIVACY_SYNC_BATCH];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -87,12 +88,14 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * it is past, for as long as another node's charges of the same
  * interval may still come (ARGV[3], in ms): nodes each under the rate
  * add up to more than it only so.  Charges older than that (held back
- * by an outage) are not stacked on such a past time, as they were not
- * made after it, only on a debt.  ARGV[1] is the call's request count
- * (one; two zones' exchanges of no key may share a call), ARGV[2] the
- * interval in ns, then count and age in us per key.  Answers, to each,
- * the microseconds each key is owed: its arrival time past now.  An
- * exchange of no key (does Redis take charges again?) writes a key of
+ * by an outage) were made over a time in which the key drained: they add
+ * what they still owe by themselves (their debt) to what is owed now, so
+ * that a quota used on two nodes apart is charged twice, and a key used
+ * under the rate on both is not refused.  ARGV[1] is the call's request
+ * count (one; two zones' exchanges of no key may share a call), ARGV[2]
+ * the interval in ns, then count, age and debt in us per key.  Answers,
+ * to each, the microseconds each key is owed: its arrival time past now.
+ * An exchange of no key (does Redis take charges again?) writes a key of
  * its own for a second, so that a Redis refusing writes refuses it too.
  * Redis pays this for every key a node charged in an interval, so the
  * keys are read in one MGET and written as Lua numbers, unformatted:
@@ -113,9 +116,12 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "local old = #KEYS > 0 and redis.call('MGET', unpack(KEYS)) or {}\n"
     "for i = 1, #KEYS do\n"
     "  local base = tonumber(old[i]) or 0\n"
-    "  local age = tonumber(ARGV[2 * i + 3])\n"
-    "  if age > hold * 1000 and base <= now then base = 0 end\n"
-    "  local tat = math.max(base, now - age) + ARGV[2 * i + 2] * iv\n"
+    "  local tat\n"
+    "  if tonumber(ARGV[3 * i + 2]) > hold * 1000 then\n"
+    "    tat = math.max(base, now) + ARGV[3 * i + 3]\n"
+    "  else\n"
+    "    tat = math.max(base, now - ARGV[3 * i + 2]) + ARGV[3 * i + 1] * iv\n"
+    "  end\n"
     "  local px = math.ceil((tat - now) / 1000) + hold\n"
     "  if px > 0 then\n"
     "    redis.call('SET', KEYS[i], tat, 'PX', px)\n"
@@ -171,21 +177,40 @@ ngx_http_privacy_limit_sync_clock(void)
 
 /*
  * n charges of a key listed for the next flush: locked.  first: when the
- * oldest was made on the sync clock, or 0 for now.
+ * oldest was made on the sync clock, or 0 for now; alone: the arrival
+ * time of these charges by themselves (GCRA over them alone), which
+ * tells what charges held back by an outage still owe.  Charges made now
+ * follow those listed; charges listed again (their exchange never left)
+ * precede them.
  */
 
 void
 ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
-    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first)
+    ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first,
+    uint64_t alone)
 {
+    uint64_t  clock, iv;
+
+    iv = zone->rate.interval;
+
+    if (first == 0) {
+        clock = ngx_http_privacy_limit_sync_clock();
+        first = clock;
+        alone = (ln->pending ? ngx_max(ln->alone, clock) : clock) + n * iv;
+
+    } else if (ln->pending) {
+        alone = ngx_max(alone + ln->pending * iv, ln->alone);
+    }
+
     if (ln->pending == 0) {
-        ln->first = first ? first : ngx_http_privacy_limit_sync_clock();
+        ln->first = first;
         ngx_queue_insert_tail(&zone->sh->unsent, &ln->unsent);
 
-    } else if (first && first < ln->first) {
+    } else if (first < ln->first) {
         ln->first = first;
     }
 
+    ln->alone = alone;
     ln->pending = (ln->pending > NGX_MAX_UINT32_VALUE - n)
                   ? NGX_MAX_UINT32_VALUE : ln->pending + n;
 }
@@ -354,7 +379,8 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
         }
 
         ngx_http_privacy_limit_unsent(zone, ln, b->count[i],
-                                      clock - ngx_min(b->age[i], clock - 1));
+                                      clock - ngx_min(b->age[i], clock - 1),
+                                      clock + b->debt[i]);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -424,6 +450,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
                               - offsetof(ngx_rbtree_node_t, color)))->key;
             b->count[i] = ln->pending;
             b->age[i] = clock > ln->first ? clock - ln->first : 0;
+            b->debt[i] = ln->alone > clock ? ln->alone - clock : 0;
 
             ngx_queue_remove(q);
             ln->pending = 0;
@@ -449,9 +476,9 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
     ngx_uint_t   i;
 
     size = b->nkeys * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
-                       + 2 * NGX_INT64_LEN)
+                       + 3 * NGX_INT64_LEN)
            + 2 * NGX_INT64_LEN
-           + (3 * b->nkeys + 2) * sizeof(ngx_str_t);
+           + (4 * b->nkeys + 2) * sizeof(ngx_str_t);
 
     buf = ngx_alloc(size, ngx_cycle->log);
     if (buf == NULL) {
@@ -460,7 +487,7 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
     keys = (ngx_str_t *) buf;
     args = keys + b->nkeys;
-    p = (u_char *) (args + 2 * b->nkeys + 2);
+    p = (u_char *) (args + 3 * b->nkeys + 2);
 
     args[0].data = p;
     p = ngx_http_privacy_decimal(p, zone->rate.interval);
@@ -482,18 +509,22 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
         keys[i].len = p - keys[i].data;
 
-        args[2 + 2 * i].data = p;
+        args[2 + 3 * i].data = p;
         p = ngx_http_privacy_decimal(p, b->count[i]);
-        args[2 + 2 * i].len = p - args[2 + 2 * i].data;
+        args[2 + 3 * i].len = p - args[2 + 3 * i].data;
 
-        args[3 + 2 * i].data = p;
+        args[3 + 3 * i].data = p;
         p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
-        args[3 + 2 * i].len = p - args[3 + 2 * i].data;
+        args[3 + 3 * i].len = p - args[3 + 3 * i].data;
+
+        args[4 + 3 * i].data = p;
+        p = ngx_http_privacy_decimal(p, b->debt[i] / 1000);
+        args[4 + 3 * i].len = p - args[4 + 3 * i].data;
     }
 
     b->call = ngx_http_privacy_redis_eval(fl->pmcf->redis,
                                           &ngx_http_privacy_limit_sync_script,
-                                          b->nkeys, keys, 2 + 2 * b->nkeys,
+                                          b->nkeys, keys, 2 + 3 * b->nkeys,
                                           args,
                                           ngx_http_privacy_limit_sync_done,
                                           b, &b->index);

@@ -10,13 +10,16 @@
 # same limit without sync, which the bound must beat); Redis stopped
 # (SIGSTOP): no request waits, the zone keeps limiting, fail=closed does
 # not refuse; Redis back: what was charged meanwhile reaches it and the
-# nodes agree again.
+# nodes agree again; one node cut off alone: its late charges count what
+# they still owe, neither refusing a user under the rate nor forgiving a
+# quota used on both.
 
 use strict;
 use warnings;
 
 use Test::More;
 use IO::Socket::INET;
+use IO::Select;
 use Time::HiRes qw(time sleep);
 
 use lib 't/lib';
@@ -494,6 +497,146 @@ like(status_settled($t5->port, '/status')->{body},
      qr/"sync":\{"keys":0,"lost":[1-9]\d*\}/,
      '... and counts the listed charges it had to drop as lost');
 $t5->nginx_stop;
+
+# --- one node cut off: its late charges are not stacked on another's --
+
+# A TCP relay to Redis that the test can stop (SIGSTOP): the node behind
+# it alone is cut off.  Returns its port and pid.
+sub relay {
+    my ($to) = @_;
+    my $listen = IO::Socket::INET->new(Listen => 16, ReuseAddr => 1,
+                                       LocalAddr => '127.0.0.1:0')
+        or die "relay: $!";
+    my $pid = fork() // die "fork: $!";
+    if ($pid == 0) {
+        my $sel = IO::Select->new($listen);
+        my %peer;
+        while (1) {
+            for my $s ($sel->can_read) {
+                if ($s == $listen) {
+                    my $c = $listen->accept or next;
+                    my $r = IO::Socket::INET->new("127.0.0.1:$to")
+                        or next;
+                    @peer{$c, $r} = ($r, $c);
+                    $sel->add($c, $r);
+                    next;
+                }
+                my $o = $peer{$s};
+                my $n = sysread($s, my $buf, 65536);
+                if (!$n) {
+                    $sel->remove($s, $o);
+                    delete @peer{$s, $o};
+                    close $_ for $s, $o;
+                    next;
+                }
+                for (my $off = 0; $off < $n; ) {
+                    $off += syswrite($o, $buf, $n - $off, $off) // last;
+                }
+            }
+        }
+    }
+    push @{ $t->{pids} }, $pid;
+    my $port = $listen->sockport;
+    close $listen;
+    return ($port, $pid);
+}
+
+sub sync_keys {
+    my ($p) = @_;
+    return (status_settled($p, '/status')->{body} =~ /"sync":\{"keys":(\d+)/)
+           [0];
+}
+
+# Node 1 is cut off for 6 s and charges ursula twice a second meanwhile,
+# node 2 once a second (together 3r/s, under the 4r/s limit).  Node 1's
+# charges reach Redis older than it keeps a past arrival time (two
+# intervals): they weigh from when they were made, not stacked on node
+# 2's last charges (11 charges, 2.75 s: she was refused for seconds).
+my ($relay_port, $relay) = relay($rport);
+my @cut = map { site() } 1 .. 2;
+for my $to ($relay_port, $rport) {
+    $cut[$to == $rport]->nginx_start(<<"EOF", workers => 1);
+    privacy_redis 127.0.0.1:$to timeout=200ms fail=open;
+    privacy_limit_zone \$http_x_user zone=cut:1m rate=4r/s
+                       sync=redis sync_interval=1s;
+    privacy_limit_zone \$http_x_user zone=cutquota:1m rate=1r/m
+                       sync=redis sync_interval=1s;
+    access_log off;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /cut/ {
+            privacy_limit zone=cut burst=1 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /cutquota/ {
+            privacy_limit zone=cutquota burst=2 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location = /status {
+            privacy_status;
+        }
+    }
+EOF
+}
+my ($cut1, $cut2) = map { $_->port } @cut;
+sleep 1.2;                          # connected, the first ticks past
+
+kill 'STOP', $relay;
+my (@cut_st, @victor);
+$t0 = time;
+for my $i (0 .. 11) {
+    my $wait = $t0 + $i * 0.5 - time;
+    sleep $wait if $wait > 0;
+    push @cut_st, get($cut1, '/cut/x', 'ursula')->{status};
+    push @cut_st, get($cut2, '/cut/x', 'ursula')->{status} if $i % 2;
+    # victor uses his quota of 3 on each node meanwhile, once node 1 has
+    # given up asking (a zone's first exchange into the cut may still
+    # land when it is over)
+    push @victor, @{ statuses($_, '/cutquota/x', 'victor', 3) }
+        for $i == 6 ? ($cut1, $cut2) : ();
+}
+is(scalar(grep { $_ == 200 } @cut_st), 18,
+   'node 1 cut off from Redis: ursula, under the rate, passes on both');
+is_deeply(\@victor, [(200) x 6],
+          '... and victor passes his quota on each, as nodes alone do');
+
+# node 2 goes on once a second while node 1's backlog lands
+my $before = sync_keys($cut1);
+kill 'CONT', $relay;
+my $landed;
+$t0 = time;
+for my $i (1 .. 150) {
+    sleep 0.1;
+    push @cut_st, get($cut2, '/cut/x', 'ursula')->{status} unless $i % 10;
+    if (sync_keys($cut1) > $before) {
+        $landed = time - $t0;
+        last;
+    }
+}
+ok($landed, sprintf('node 1 back: its charges reach Redis after %.1f s',
+                    $landed // 0));
+
+my @after_cut = map { sleep 0.5; (get($cut1, '/cut/x', 'ursula')->{status},
+                             get($cut2, '/cut/x', 'ursula')->{status}) }
+           1 .. 4;
+is_deeply([@cut_st[18 .. $#cut_st], @after_cut],
+          [(200) x (@cut_st - 18 + @after_cut)],
+          '... and they are not stacked on node 2\'s: she still passes on '
+          . 'both') or diag("after: @cut_st[18 .. $#cut_st] / @after_cut");
+
+# both nodes' charges of victor count: 6 minutes owed, not 3
+my $owed = $t->redis_query($rport, ['EVAL', <<'LUA', 0]);
+local k = redis.call('KEYS', 'privacy:{cutquota:*')[1]
+local t = redis.call('TIME')
+return math.floor((redis.call('GET', k) - t[1] * 1000000) / 1000000)
+LUA
+ok($owed > 330 && $owed <= 360,
+   "... and his charges on both count in Redis: $owed s owed (6 min)");
+$_->nginx_stop for @cut;
 
 $_->nginx_stop for @nodes;
 
