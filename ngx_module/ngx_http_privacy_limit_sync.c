@@ -17,9 +17,9 @@
  * soon rather than at the next interval (no sooner than a sixteenth of
  * it after the last flush): the node learns the key's global state
  * before its next few requests.  Other nodes' charges are seen here one
- * to two intervals late.  With N nodes, at most about (N - 1) x (rate x
- * 2 x interval + burst + 1) more requests pass in a window than an exact
- * limit would let.
+ * to two intervals late (and a round trip to Redis).  With N nodes, at
+ * most about (N - 1) x (rate x 2 x interval + burst + 1) more requests
+ * pass in a window than an exact limit would let.
  *
  * Redis slow or away: the node limits alone, and its charges stay listed
  * until Redis takes them, then every node goes on from the global state
@@ -493,10 +493,17 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
     p = ngx_http_privacy_decimal(p, zone->rate.interval);
     args[0].len = p - args[0].data;
 
-    /* how long other nodes' charges of this interval may take to come:
-       an interval to be sent, one more out of step (the bound's two) */
+    /*
+     * How long other nodes' charges of this interval may take to come:
+     * an interval to be sent, one more out of step (the bound's two), and
+     * as often an exchange's time, up to the timeout: a Redis far away
+     * (a round trip longer than the interval) must not make every
+     * exchange look held back by an outage.
+     */
     args[1].data = p;
-    p = ngx_http_privacy_decimal(p, 2 * zone->sync_interval);
+    p = ngx_http_privacy_decimal(p, 2 * (zone->sync_interval
+                                  + ngx_http_privacy_redis_timeout(
+                                        fl->pmcf->redis)));
     args[1].len = p - args[1].data;
 
     for (i = 0; i < b->nkeys; i++) {

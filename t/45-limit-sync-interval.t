@@ -501,18 +501,22 @@ $t5->nginx_stop;
 # --- one node cut off: its late charges are not stacked on another's --
 
 # A TCP relay to Redis that the test can stop (SIGSTOP): the node behind
-# it alone is cut off.  Returns its port and pid.
+# it alone is cut off.  Each way, what it reads goes on $delay seconds
+# later (a Redis far away).  Returns its port and pid.
 sub relay {
-    my ($to) = @_;
+    my ($to, $delay) = @_;
     my $listen = IO::Socket::INET->new(Listen => 16, ReuseAddr => 1,
                                        LocalAddr => '127.0.0.1:0')
         or die "relay: $!";
     my $pid = fork() // die "fork: $!";
     if ($pid == 0) {
         my $sel = IO::Select->new($listen);
-        my %peer;
+        my (%peer, @due);
         while (1) {
-            for my $s ($sel->can_read) {
+            my $wait = @due ? $due[0][0] - time : undef;
+            for my $s ($sel->can_read(defined $wait && $wait < 0 ? 0
+                                                                : $wait))
+            {
                 if ($s == $listen) {
                     my $c = $listen->accept or next;
                     my $r = IO::Socket::INET->new("127.0.0.1:$to")
@@ -529,8 +533,13 @@ sub relay {
                     close $_ for $s, $o;
                     next;
                 }
-                for (my $off = 0; $off < $n; ) {
-                    $off += syswrite($o, $buf, $n - $off, $off) // last;
+                push @due, [time + ($delay // 0), $o, $buf];
+            }
+            while (@due && $due[0][0] <= time) {
+                my (undef, $o, $buf) = @{ shift @due };
+                for (my $off = 0; $off < length $buf; ) {
+                    $off += syswrite($o, $buf, length($buf) - $off, $off)
+                            || last;
                 }
             }
         }
@@ -637,6 +646,40 @@ LUA
 ok($owed > 330 && $owed <= 360,
    "... and his charges on both count in Redis: $owed s owed (6 min)");
 $_->nginx_stop for @cut;
+
+# --- Redis far away: a round trip longer than the interval -----------
+
+# Three nodes each 30 ms from Redis either way, with a 20 ms interval:
+# their exchanges arrive later than two intervals, as a node's after an
+# outage would, and Redis must still add them up (each node's charges
+# placed from their own time passed 450 of 453 here, as if unsynced)
+my @far = map { site() } 1 .. 3;
+for my $n (@far) {
+    my ($p) = relay($rport, 0.03);
+    $n->nginx_start(<<"EOF", workers => 2);
+    privacy_redis 127.0.0.1:$p timeout=500ms fail=open;
+    privacy_limit_zone \$http_x_user zone=far:1m rate=100r/s
+                       sync=redis sync_interval=20ms;
+    access_log off;
+    keepalive_requests 1000000;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /far/ {
+            privacy_limit zone=far burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+    }
+EOF
+}
+sleep 1;                            # connected through the relays
+($ok, $no) = hammer_nodes($t->dir, [map { $_->port } @far], '/far/x',
+                          ['far'], 3, 50);
+ok($ok <= 306 + 2 * (100 * (0.04 + 0.06) + 6),
+   "3 nodes 60 ms from Redis at 50r/s each, a limit of 100r/s: $ok passed "
+   . "(exact 306, bound 338), $no refused");
+$_->nginx_stop for @far;
 
 $_->nginx_stop for @nodes;
 
