@@ -49,6 +49,7 @@ typedef struct {
     ngx_pid_t                    flush_owner; /* the worker flushing */
     ngx_uint_t                   flush_soon;  /* a key new to the node */
     ngx_uint_t                   probe_only;  /* an answer was lost */
+    ngx_uint_t                   held;        /* Redis answers again */
 } ngx_http_privacy_limit_shctx_t;
 
 
