@@ -23,7 +23,7 @@
  *
  * Redis slow or away: the node limits alone, and its charges stay listed
  * until Redis takes them, then every node goes on from the global state
- * again (what passed meanwhile is charged: a daily quota stays one).  A
+ * again (what passed meanwhile is charged, as what it still owes).  A
  * flush whose answer was lost (timed out, connection lost) is not sent
  * again: Redis may have applied it, and counting it twice would refuse
  * for nothing.
@@ -53,12 +53,12 @@ typedef struct {
     ngx_http_privacy_redis_call_t     *call;
     ngx_uint_t                         index;
     ngx_uint_t                         nkeys;
-    ngx_uint_t                         held;    /* by an outage */
     ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           debt[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    u_char                             held[NGX_HTTP_PRIVACY_SYNC_BATCH];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -88,17 +88,21 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * interval weigh as they did here.  The arrival time is kept even when
  * it is past, for as long as another node's charges of the same
  * interval may still come (ARGV[3], in ms): nodes each under the rate
- * add up to more than it only so.  Charges held back by an outage
- * (ARGV[4] is 1), or older than that, were made over a time in which the
- * key drained: they add what they still owe by themselves (their debt)
- * to what is owed now, so that a quota used on two nodes apart is
- * charged twice, and a key used under the rate on both is not refused.
- * ARGV[1] is the call's request count (one; two zones' exchanges of no
- * key may share a call), ARGV[2] the interval in ns, then count, age and
- * debt in us per key.  Answers, to each, the microseconds each key is
- * owed: its arrival time past now.
- * An exchange of no key (does Redis take charges again?) writes a key of
- * its own for a second, so that a Redis refusing writes refuses it too.
+ * add up to more than it only so.  Charges held back by an outage were
+ * made over a time in which the key drained, alongside whatever other
+ * nodes charged: they add what they still owe by themselves (their debt)
+ * to what is owed now.  A key used under the rate on two nodes is then
+ * not refused when the outage ends (stacked whole, a backlog refused it
+ * for up to as long as the outage lasted), and a quota used on both
+ * during it is owed each node's debt, less at most the outage's length
+ * (what both drained at once; telling that apart would need the start
+ * of the key's debt kept in Redis too).  ARGV[1] is the call's request
+ * count (one; two zones' exchanges of no key may share a call), ARGV[2]
+ * the interval in ns, then count, age and, for charges held back, debt
+ * in us per key ("-" for the others).  Answers, to each, the
+ * microseconds each key is owed: its arrival time past now.  An exchange
+ * of no key (does Redis take charges again?) writes a key of its own for
+ * a second, so that a Redis refusing writes refuses it too.
  * Redis pays this for every key a node charged in an interval, so the
  * keys are read in one MGET and written as Lua numbers, unformatted:
  * about a third less of its CPU per key than a GET and a formatted SET.
@@ -119,11 +123,10 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "for i = 1, #KEYS do\n"
     "  local base = tonumber(old[i]) or 0\n"
     "  local tat\n"
-    "  local age = tonumber(ARGV[3 * i + 3])\n"
-    "  if ARGV[4] == '1' or age > hold * 1000 then\n"
-    "    tat = math.max(base, now) + ARGV[3 * i + 4]\n"
+    "  if ARGV[3 * i + 3] ~= '-' then\n"
+    "    tat = math.max(base, now) + ARGV[3 * i + 3]\n"
     "  else\n"
-    "    tat = math.max(base, now - age) + ARGV[3 * i + 2] * iv\n"
+    "    tat = math.max(base, now - ARGV[3 * i + 2]) + ARGV[3 * i + 1] * iv\n"
     "  end\n"
     "  local px = math.ceil((tat - now) / 1000) + hold\n"
     "  if px > 0 then\n"
@@ -438,7 +441,6 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
         b->flusher = fl;
         b->call = NULL;
         b->nkeys = 0;
-        b->held = zone->sh->held;
         p = (u_char *) b + sizeof(ngx_http_privacy_limit_batch_t);
 
         while (ngx_queue_head(&zone->sh->unsent) != last) {
@@ -456,14 +458,15 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
             b->age[i] = clock > ln->first ? clock - ln->first : 0;
             b->debt[i] = ln->alone > clock ? ln->alone - clock : 0;
 
+            /* listed since before Redis answered again: held back */
+            b->held[i] = ln->first < zone->sh->back_at;
+
             ngx_queue_remove(q);
             ln->pending = 0;
         }
 
         fl->batch[n] = b;
     }
-
-    zone->sh->held = 0;
 
     return n;
 }
@@ -483,8 +486,8 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
     size = b->nkeys * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
                        + 3 * NGX_INT64_LEN)
-           + 2 * NGX_INT64_LEN + 1
-           + (4 * b->nkeys + 3) * sizeof(ngx_str_t);
+           + 2 * NGX_INT64_LEN
+           + (4 * b->nkeys + 2) * sizeof(ngx_str_t);
 
     buf = ngx_alloc(size, ngx_cycle->log);
     if (buf == NULL) {
@@ -493,7 +496,7 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
     keys = (ngx_str_t *) buf;
     args = keys + b->nkeys;
-    p = (u_char *) (args + 3 * b->nkeys + 3);
+    p = (u_char *) (args + 3 * b->nkeys + 2);
 
     args[0].data = p;
     p = ngx_http_privacy_decimal(p, zone->rate.interval);
@@ -512,11 +515,6 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
                                         fl->pmcf->redis)));
     args[1].len = p - args[1].data;
 
-    /* charges held back by an outage, whatever their age */
-    args[2].data = p;
-    *p++ = b->held ? '1' : '0';
-    args[2].len = 1;
-
     for (i = 0; i < b->nkeys; i++) {
         keys[i].data = p;
         p = ngx_http_privacy_limit_redis_key(fl->pmcf, zone, &b->key[i], p);
@@ -527,22 +525,24 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
 
         keys[i].len = p - keys[i].data;
 
-        args[3 + 3 * i].data = p;
+        args[2 + 3 * i].data = p;
         p = ngx_http_privacy_decimal(p, b->count[i]);
+        args[2 + 3 * i].len = p - args[2 + 3 * i].data;
+
+        args[3 + 3 * i].data = p;
+        p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
         args[3 + 3 * i].len = p - args[3 + 3 * i].data;
 
+        /* "-": not held back */
         args[4 + 3 * i].data = p;
-        p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
+        p = b->held[i] ? ngx_http_privacy_decimal(p, b->debt[i] / 1000)
+                       : ngx_cpymem(p, "-", 1);
         args[4 + 3 * i].len = p - args[4 + 3 * i].data;
-
-        args[5 + 3 * i].data = p;
-        p = ngx_http_privacy_decimal(p, b->debt[i] / 1000);
-        args[5 + 3 * i].len = p - args[5 + 3 * i].data;
     }
 
     b->call = ngx_http_privacy_redis_eval(fl->pmcf->redis,
                                           &ngx_http_privacy_limit_sync_script,
-                                          b->nkeys, keys, 3 + 3 * b->nkeys,
+                                          b->nkeys, keys, 2 + 3 * b->nkeys,
                                           args,
                                           ngx_http_privacy_limit_sync_done,
                                           b, &b->index);
@@ -871,7 +871,7 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
             /* Redis answers again: what is listed goes at once, as
                charges held back */
             zone->sh->probe_only = 0;
-            zone->sh->held = 1;
+            zone->sh->back_at = ngx_http_privacy_limit_sync_clock();
             zone->sh->flush_soon = 1;
         }
 
