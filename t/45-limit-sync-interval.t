@@ -611,6 +611,21 @@ for my $to ($relay_port, $rport) {
 EOF
 }
 my ($cut1, $cut2) = map { $_->port } @cut;
+
+# node 1 reconnected: seconds until it has exchanged a key (undef: not in
+# 15 s), doing $meanwhile->(i) every tenth of a second
+sub reconnect {
+    my ($meanwhile) = @_;
+    my $before = sync_keys($cut1);
+    kill 'CONT', $relay;
+    my $from = time;
+    for my $i (1 .. 150) {
+        $meanwhile->($i);
+        sleep 0.1;
+        return time - $from if sync_keys($cut1) > $before;
+    }
+    return undef;
+}
 sleep 1.2;                          # connected, the first ticks past
 
 kill 'STOP', $relay;
@@ -644,19 +659,10 @@ for _, k in ipairs(redis.call('KEYS', 'privacy:{cut:*')) do
 end
 LUA
 };
-my $before = sync_keys($cut1);
-kill 'CONT', $relay;
-my $landed;
-$t0 = time;
-for my $i (1 .. 150) {
+my $landed = reconnect(sub {
     $owing->();
-    sleep 0.1;
-    push @cut_st, get($cut2, '/cut/x', 'ursula')->{status} unless $i % 10;
-    if (sync_keys($cut1) > $before) {
-        $landed = time - $t0;
-        last;
-    }
-}
+    push @cut_st, get($cut2, '/cut/x', 'ursula')->{status} unless $_[0] % 10;
+});
 ok($landed, sprintf('node 1 back: its charges reach Redis after %.1f s',
                     $landed // 0)) or diag($cut[0]->error_log);
 
@@ -697,18 +703,9 @@ for my $i (0 .. 3) {
     push @wanda, get($cut1, '/blip/x', 'wanda')->{status};
     push @wanda, get($cut2, '/blip/x', 'wanda')->{status} if $i % 2;
 }
-$before = sync_keys($cut1);
-kill 'CONT', $relay;
-undef $landed;
-$t0 = time;
-for my $i (1 .. 100) {
-    sleep 0.1;
-    push @wanda, get($cut2, '/blip/x', 'wanda')->{status} unless $i % 10;
-    if (sync_keys($cut1) > $before) {
-        $landed = time - $t0;
-        last;
-    }
-}
+$landed = reconnect(sub {
+    push @wanda, get($cut2, '/blip/x', 'wanda')->{status} unless $_[0] % 10;
+});
 ok($landed, sprintf('a 2 s cut: node 1\'s charges land %.1f s after it',
                     $landed // 0)) or diag($cut[0]->error_log);
 push @wanda, map { sleep 0.3; (get($cut1, '/blip/x', 'wanda')->{status},
