@@ -124,7 +124,6 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->flush_owner = 0;
     zone->sh->flush_soon = 0;
     zone->sh->probe_only = 0;
-    zone->sh->back_at = 0;
 
     len = sizeof(" in privacy_limit_zone \"\"") + shm_zone->shm.name.len;
 

@@ -49,8 +49,6 @@ typedef struct {
     ngx_pid_t                    flush_owner; /* the worker flushing */
     ngx_uint_t                   flush_soon;  /* a key new to the node */
     ngx_uint_t                   probe_only;  /* an answer was lost */
-    uint64_t                     back_at;     /* Redis answered again,
-                                                 sync clock */
 } ngx_http_privacy_limit_shctx_t;
 
 

@@ -58,7 +58,6 @@ typedef struct {
     uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           debt[NGX_HTTP_PRIVACY_SYNC_BATCH];
-    u_char                             held[NGX_HTTP_PRIVACY_SYNC_BATCH];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -87,22 +86,22 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * earliest (its age) rather than from now, so that charges spread over an
  * interval weigh as they did here.  The arrival time is kept even when
  * it is past, for as long as another node's charges of the same
- * interval may still come (ARGV[3], in ms): nodes each under the rate
- * add up to more than it only so.  Charges held back by an outage were
- * made over a time in which the key drained, alongside whatever other
- * nodes charged: they add what they still owe by themselves (their debt)
- * to what is owed now.  A key used under the rate on two nodes is then
- * not refused when the outage ends (stacked whole, a backlog refused it
- * for up to as long as the outage lasted), and a quota used on both
- * during it is owed each node's debt, less at most the outage's length
- * (what both drained at once; telling that apart would need the start
- * of the key's debt kept in Redis too).  ARGV[1] is the call's request
- * count (one; two zones' exchanges of no key may share a call), ARGV[2]
- * the interval in ns, then count, age and, for charges held back, debt
- * in us per key ("-" for the others).  Answers, to each, the
- * microseconds each key is owed: its arrival time past now.  An exchange
- * of no key (does Redis take charges again?) writes a key of its own for
- * a second, so that a Redis refusing writes refuses it too.
+ * interval may still come (ARGV[3], in ms: two intervals and two
+ * timeouts, what an exchange may take): nodes each under the rate add up
+ * to more than it only so.  Charges older than that were held back by an
+ * outage, over a time in which the key drained whatever other nodes
+ * charged: they add what they still owe by themselves (their debt) to
+ * what is owed now.  A key used under the rate on two nodes is then not
+ * refused when the outage ends (stacked whole, a backlog refused it for
+ * up to as long as the outage lasted), and a quota used on both during
+ * it is owed each node's debt, less at most the outage's length (what
+ * both drained at once; telling that apart would need the start of the
+ * key's debt kept in Redis too).  ARGV[1] is the call's request count
+ * (one; two zones' exchanges of no key may share a call), ARGV[2] the
+ * interval in ns, then count, age and debt in us per key.  Answers, to
+ * each, the microseconds each key is owed: its arrival time past now.  An
+ * exchange of no key (does Redis take charges again?) writes a key of its
+ * own for a second, so that a Redis refusing writes refuses it too.
  * Redis pays this for every key a node charged in an interval, so the
  * keys are read in one MGET and written as Lua numbers, unformatted:
  * about a third less of its CPU per key than a GET and a formatted SET.
@@ -123,10 +122,11 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "for i = 1, #KEYS do\n"
     "  local base = tonumber(old[i]) or 0\n"
     "  local tat\n"
-    "  if ARGV[3 * i + 3] ~= '-' then\n"
+    "  local age = tonumber(ARGV[3 * i + 2])\n"
+    "  if age > hold * 1000 then\n"
     "    tat = math.max(base, now) + ARGV[3 * i + 3]\n"
     "  else\n"
-    "    tat = math.max(base, now - ARGV[3 * i + 2]) + ARGV[3 * i + 1] * iv\n"
+    "    tat = math.max(base, now - age) + ARGV[3 * i + 1] * iv\n"
     "  end\n"
     "  local px = math.ceil((tat - now) / 1000) + hold\n"
     "  if px > 0 then\n"
@@ -458,9 +458,6 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
             b->age[i] = clock > ln->first ? clock - ln->first : 0;
             b->debt[i] = ln->alone > clock ? ln->alone - clock : 0;
 
-            /* listed since before Redis answered again: held back */
-            b->held[i] = ln->first < zone->sh->back_at;
-
             ngx_queue_remove(q);
             ln->pending = 0;
         }
@@ -533,10 +530,8 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
         p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
         args[3 + 3 * i].len = p - args[3 + 3 * i].data;
 
-        /* "-": not held back */
         args[4 + 3 * i].data = p;
-        p = b->held[i] ? ngx_http_privacy_decimal(p, b->debt[i] / 1000)
-                       : ngx_cpymem(p, "-", 1);
+        p = ngx_http_privacy_decimal(p, b->debt[i] / 1000);
         args[4 + 3 * i].len = p - args[4 + 3 * i].data;
     }
 
@@ -868,10 +863,8 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
         }
 
         if (b->nkeys == 0) {
-            /* Redis answers again: what is listed goes at once, as
-               charges held back */
+            /* Redis answers again: what is listed goes at once */
             zone->sh->probe_only = 0;
-            zone->sh->back_at = ngx_http_privacy_limit_sync_clock();
             zone->sh->flush_soon = 1;
         }
 
