@@ -53,11 +53,12 @@ typedef struct {
     ngx_http_privacy_redis_call_t     *call;
     ngx_uint_t                         index;
     ngx_uint_t                         nkeys;
+    uint64_t                           taken;   /* sync clock */
     ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
-    uint64_t                           debt[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    uint64_t                           alone[NGX_HTTP_PRIVACY_SYNC_BATCH];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -163,11 +164,12 @@ ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
 
 
 /*
- * When charges were made, for their age: in microseconds, as Redis
- * counts, on the monotonic clock.  nginx's cached time moves in whole
- * milliseconds, so charges made in the millisecond of a flush would be
- * sent as made that instant, a charge's worth too late at rates above
- * 1000r/s.  Read once per key listed and once per flush.
+ * When charges were made, for their age and debt: in nanoseconds (sent
+ * in microseconds, as Redis counts), on the monotonic clock.  nginx's
+ * cached time moves in whole milliseconds, so charges made in the
+ * millisecond of a flush would be sent as made that instant, a charge's
+ * worth too late at rates above 1000r/s.  Read once per charge and once
+ * per flush.
  */
 
 static uint64_t
@@ -386,7 +388,7 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
 
         ngx_http_privacy_limit_unsent(zone, ln, b->count[i],
                                       clock - ngx_min(b->age[i], clock - 1),
-                                      clock + b->debt[i]);
+                                      b->alone[i]);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -441,6 +443,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
         b->flusher = fl;
         b->call = NULL;
         b->nkeys = 0;
+        b->taken = clock;
         p = (u_char *) b + sizeof(ngx_http_privacy_limit_batch_t);
 
         while (ngx_queue_head(&zone->sh->unsent) != last) {
@@ -456,7 +459,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
                               - offsetof(ngx_rbtree_node_t, color)))->key;
             b->count[i] = ln->pending;
             b->age[i] = clock > ln->first ? clock - ln->first : 0;
-            b->debt[i] = ln->alone > clock ? ln->alone - clock : 0;
+            b->alone[i] = ln->alone;
 
             ngx_queue_remove(q);
             ln->pending = 0;
@@ -531,7 +534,9 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
         args[3 + 3 * i].len = p - args[3 + 3 * i].data;
 
         args[4 + 3 * i].data = p;
-        p = ngx_http_privacy_decimal(p, b->debt[i] / 1000);
+        p = ngx_http_privacy_decimal(p, b->alone[i] > b->taken
+                                        ? (b->alone[i] - b->taken) / 1000
+                                        : 0);
         args[4 + 3 * i].len = p - args[4 + 3 * i].data;
     }
 

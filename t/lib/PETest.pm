@@ -75,6 +75,7 @@ sub new {
         ports => {},
         pids => [],
         nginx_pid => undef,
+        owner => $$,
     }, $class;
 
     diag("test prefix kept: $self->{dir}") if $ENV{PE_KEEP};
@@ -182,6 +183,8 @@ sub backend {
 # the stand-ins started
 sub DESTROY {
     my ($self) = @_;
+    # a child the test forked that ends as Perl ends: not its to stop
+    return if $self->{owner} != $$;
     local $?;       # waitpid here must not become the test's exit code
     $self->nginx_stop_quiet;
     for my $pid (@{ $self->{pids} }) {
