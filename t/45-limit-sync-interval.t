@@ -689,26 +689,34 @@ $_->nginx_stop for @cut;
 # their exchanges arrive later than two intervals, as a node's after an
 # outage would, and Redis must still add them up (each node's charges
 # placed from their own time passed 450 of 453 here, as if unsynced)
-my @far = map { site() } 1 .. 3;
-for my $n (@far) {
-    my ($p) = relay($rport, 0.03);
-    $n->nginx_start(<<"EOF", workers => 2);
-    privacy_redis 127.0.0.1:$p timeout=500ms fail=open;
-    privacy_limit_zone \$http_x_user zone=far:1m rate=100r/s
-                       sync=redis sync_interval=20ms;
+# three nodes of a 100r/s burst 5 zone NAME under /NAME/, on Redis at
+# port (a list: one each) with the timeout and the interval given
+sub paced_nodes {
+    my ($name, $ports, $timeout, $interval, $workers) = @_;
+    my @n = map { site() } 1 .. 3;
+    for my $i (0 .. 2) {
+        $n[$i]->nginx_start(<<"EOF", workers => $workers);
+    privacy_redis 127.0.0.1:$ports->[$i] timeout=$timeout fail=open;
+    privacy_limit_zone \$http_x_user zone=$name:1m rate=100r/s
+                       sync=redis sync_interval=$interval;
     access_log off;
     keepalive_requests 1000000;
 
     server {
         listen 127.0.0.1:%%PORT%%;
 
-        location /far/ {
-            privacy_limit zone=far burst=5 nodelay;
+        location /$name/ {
+            privacy_limit zone=$name burst=5 nodelay;
             alias %%DIR%%/www/;
         }
     }
 EOF
+    }
+    return @n;
 }
+
+my @far = paced_nodes('far', [map { (relay($rport, 0.03))[0] } 1 .. 3],
+                      '500ms', '20ms', 2);
 sleep 1;                            # connected through the relays
 ($ok, $no) = hammer_nodes($t->dir, [map { $_->port } @far], '/far/x',
                           ['far'], 3, 50);
@@ -725,23 +733,7 @@ $_->nginx_stop for @far;
 # out and probes follow, but what is charged arrives within two
 # intervals, and must still add up (taken as held back by an outage,
 # the charges after each pause passed 735 to 804, bound 698)
-my @blip = map { site() } 1 .. 3;
-$_->nginx_start(<<"EOF", workers => 1) for @blip;
-    privacy_redis 127.0.0.1:$rport timeout=100ms fail=open;
-    privacy_limit_zone \$http_x_user zone=blips:1m rate=100r/s
-                       sync=redis sync_interval=200ms;
-    access_log off;
-    keepalive_requests 1000000;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /blips/ {
-            privacy_limit zone=blips burst=5 nodelay;
-            alias %%DIR%%/www/;
-        }
-    }
-EOF
+my @blip = paced_nodes('blips', [($rport) x 3], '100ms', '200ms', 1);
 sleep 1;
 my $pauser = fork() // die "fork: $!";
 if ($pauser == 0) {
