@@ -263,6 +263,18 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     zone->rate = rate;
     zone->name = name;
 
+    /* RateLimit-Policy's part for the zone: the same for every response */
+    zone->policy.data = ngx_pnalloc(cf->pool, name.len + 8
+                                              + 2 * NGX_INT64_LEN);
+    if (zone->policy.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->policy.len = ngx_sprintf(zone->policy.data, "\"%V\";q=%uL;w=%uL",
+                                   &name, (uint64_t) rate.count,
+                                   (uint64_t) rate.window)
+                       - zone->policy.data;
+
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_privacy_module);
     if (shm_zone == NULL) {
@@ -915,8 +927,9 @@ ngx_http_privacy_limit_delay(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
 {
-    u_char                         *p, *q, *end, *pend;
-    size_t                          len;
+    u_char                         *p, *q;
+    size_t                          len, plen;
+    ngx_str_t                       policy, value;
     ngx_uint_t                      i;
     ngx_table_elt_t                *h;
     ngx_http_privacy_ctx_t         *ctx;
@@ -929,40 +942,58 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
     }
 
     len = 0;
+    plen = 0;
 
     for (i = 0; i < ctx->limit_nseen; i++) {
         zone = ctx->limit_seen[i].zone->data;
         len += zone->name.len + 2 + 2 * (3 + NGX_INT64_LEN) + 2;
+        plen += zone->policy.len + 2;
     }
-
-    p = ngx_pnalloc(r->pool, 2 * len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    pend = p + len;
-    q = pend;
-    end = pend + len;
 
     /*
      * RateLimit-Policy: "name";q=10;w=60  RateLimit: "name";r=3;t=42,
-     * written out by hand: this runs for every response of the location
+     * written out by hand: this runs for every response of the location.
+     * One zone, the usual case: its policy as made at configuration.
      */
+
+    if (ctx->limit_nseen == 1) {
+        zone = ctx->limit_seen[0].zone->data;
+        policy = zone->policy;
+
+    } else {
+        p = ngx_pnalloc(r->pool, plen);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        policy.data = p;
+
+        for (i = 0; i < ctx->limit_nseen; i++) {
+            zone = ctx->limit_seen[i].zone->data;
+
+            if (i) {
+                p = ngx_cpymem(p, ", ", 2);
+            }
+
+            p = ngx_cpymem(p, zone->policy.data, zone->policy.len);
+        }
+
+        policy.len = p - policy.data;
+    }
+
+    q = ngx_pnalloc(r->pool, len);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    value.data = q;
 
     for (i = 0; i < ctx->limit_nseen; i++) {
         zone = ctx->limit_seen[i].zone->data;
 
         if (i) {
-            p = ngx_cpymem(p, ", ", 2);
             q = ngx_cpymem(q, ", ", 2);
         }
-
-        *p++ = '"';
-        p = ngx_cpymem(p, zone->name.data, zone->name.len);
-        p = ngx_cpymem(p, "\";q=", 4);
-        p = ngx_http_privacy_decimal(p, zone->rate.count);
-        p = ngx_cpymem(p, ";w=", 3);
-        p = ngx_http_privacy_decimal(p, zone->rate.window);
 
         *q++ = '"';
         q = ngx_cpymem(q, zone->name.data, zone->name.len);
@@ -972,7 +1003,7 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
         q = ngx_http_privacy_decimal(q, ctx->limit_seen[i].reset);
     }
 
-    (void) end;
+    value.len = q - value.data;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -981,8 +1012,7 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
 
     h->hash = 1;
     ngx_str_set(&h->key, "RateLimit-Policy");
-    h->value.data = pend - len;
-    h->value.len = p - h->value.data;
+    h->value = policy;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -991,8 +1021,7 @@ ngx_http_privacy_limit_header_filter(ngx_http_request_t *r)
 
     h->hash = 1;
     ngx_str_set(&h->key, "RateLimit");
-    h->value.data = pend;
-    h->value.len = q - pend;
+    h->value = value;
 
     /* ours only: an upstream's own 429 for a request we only reported
        gets no Retry-After of ours */

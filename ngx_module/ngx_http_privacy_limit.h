@@ -58,6 +58,7 @@ typedef struct {
     pe_rate_t                        rate;
     ngx_http_complex_value_t         key;
     ngx_str_t                        name;
+    ngx_str_t                        policy;   /* "name";q=N;w=S */
     ngx_uint_t                       sync;     /* sync=redis */
     ngx_msec_t                       sync_interval;  /* 0: exact */
     void                            *flusher;  /* this worker's */

@@ -838,20 +838,41 @@ ngx_http_privacy_init(ngx_conf_t *cf)
 }
 
 
-/* a decimal number, faster than ngx_sprintf() where it runs per request */
+/*
+ * A decimal number, faster than ngx_sprintf() where it runs per request
+ * (every limited response): two digits a division.
+ */
 
 u_char *
 ngx_http_privacy_decimal(u_char *p, uint64_t n)
 {
-    u_char   digits[NGX_INT64_LEN];
-    u_char  *d;
+    u_char      *d;
+    ngx_uint_t   i;
+    u_char       digits[NGX_INT64_LEN];
+
+    static const u_char  pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930"
+        "31323334353637383940414243444546474849505152535455565758596061"
+        "62636465666768697071727374757677787980818283848586878889909192"
+        "93949596979899";
 
     d = digits + NGX_INT64_LEN;
 
-    do {
-        *--d = (u_char) ('0' + n % 10);
-        n /= 10;
-    } while (n);
+    while (n >= 100) {
+        i = (ngx_uint_t) (n % 100) * 2;
+        n /= 100;
+        *--d = pairs[i + 1];
+        *--d = pairs[i];
+    }
+
+    if (n >= 10) {
+        i = (ngx_uint_t) n * 2;
+        *--d = pairs[i + 1];
+        *--d = pairs[i];
+
+    } else {
+        *--d = (u_char) ('0' + n);
+    }
 
     return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
 }
