@@ -117,6 +117,7 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_privacy_limit_rbtree_insert);
     ngx_queue_init(&zone->sh->queue);
     ngx_queue_init(&zone->sh->unsent);
+    ngx_queue_init(&zone->sh->asked);
     /* "not before now" on a clock that may wrap (32 bits) */
     zone->sh->flush_next = ngx_current_msec;
     zone->sh->flush_busy = 0;
@@ -124,6 +125,14 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->flush_owner = 0;
     zone->sh->flush_soon = 0;
     zone->sh->probe_only = 0;
+    zone->sh->nodes = 0;
+    zone->sh->active = 0;
+    zone->sh->cursor = 0;
+
+    /* this node's name among those sharing the zone in Redis */
+    if (ngx_http_privacy_limit_sync_node_id(zone->sh->id) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     len = sizeof(" in privacy_limit_zone \"\"") + shm_zone->shm.name.len;
 
@@ -262,6 +271,7 @@ ngx_http_privacy_limit_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->rate = rate;
     zone->name = name;
+    zone->pmcf = pmcf;
 
     /* RateLimit-Policy's part for the zone: the same for every response */
     zone->policy.data = ngx_pnalloc(cf->pool, name.len + 8
@@ -417,7 +427,7 @@ ngx_http_privacy_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 ngx_http_privacy_limit_node_t *
 ngx_http_privacy_limit_lookup(ngx_http_privacy_limit_zone_t *zone,
-    ngx_str_t *key, uint32_t hash)
+    ngx_str_t *key, ngx_rbtree_key_t hash)
 {
     ngx_int_t                       rc;
     ngx_rbtree_node_t              *node, *sentinel;
@@ -475,19 +485,30 @@ ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
         q = ngx_queue_last(&zone->sh->queue);
         ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, queue);
 
-        /* unsent charges are kept for the flush, but for want of memory
-           (or when a reload made the zone one without sync_interval) */
+        /* unsent charges are kept for the flush, and a node's share of a
+           key until it drains (it drains N times slower), but for want of
+           memory (or when a reload made the zone one without
+           sync_interval) */
         if (!(force && n == 0)
-            && (ln->tat > now || (ln->pending && zone->sync_interval)))
+            && (ln->tat > now
+                || (zone->sync_interval
+                    && (ln->pending || ln->share > now || ln->shared > now))))
         {
             return;
         }
 
         ngx_queue_remove(q);
 
+        if (ln->kept && ln->share > now) {
+            ngx_http_privacy_limit_sync_dropped(zone, ln->kept);
+        }
+
         if (ln->pending) {
             ngx_queue_remove(&ln->unsent);
             ngx_http_privacy_limit_sync_dropped(zone, ln->pending);
+
+        } else if (ln->asked) {
+            ngx_queue_remove(&ln->unsent);
         }
 
         node = (ngx_rbtree_node_t *)
@@ -501,7 +522,7 @@ ngx_http_privacy_limit_expire(ngx_http_privacy_limit_zone_t *zone,
 
 ngx_http_privacy_limit_node_t *
 ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
-    ngx_str_t *key, uint32_t hash, uint64_t now)
+    ngx_str_t *key, ngx_rbtree_key_t hash, uint64_t now)
 {
     size_t                          size;
     ngx_rbtree_node_t              *node;
@@ -531,7 +552,13 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
     ln->tat = 0;
     ln->blocked = 0;
     ln->first = 0;
+    ln->share = 0;
+    ln->shared = 0;
     ln->pending = 0;
+    ln->kept = 0;
+    ln->over = 0;
+    ln->asked = 0;
+    ln->checked = 0;
     ngx_memcpy(ln->data, key->data, key->len);
 
     ngx_rbtree_insert(&zone->sh->rbtree, node);
@@ -710,11 +737,8 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
             ln->tat = g.tat;
 
             if (zone->sync_interval) {
-                if (ln->pending == 0 && ln->first == 0) {
-                    ngx_http_privacy_limit_sync_soon(zone);
-                }
-
-                ngx_http_privacy_limit_unsent(zone, ln, 1, 0, 0);
+                ngx_http_privacy_limit_sync_charged(zone, ln,
+                                                    limits[i].burst, now);
             }
         }
 
@@ -824,8 +848,11 @@ ngx_http_privacy_limit_preaccess(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ctx->limit_hash[i] = ngx_crc32_short(ctx->limit_key[i].data,
-                                             ctx->limit_key[i].len);
+        ctx->limit_hash[i] = zone->sync_interval
+                             ? ngx_http_privacy_limit_sync_hash(
+                                   zone->pmcf, &ctx->limit_key[i])
+                             : ngx_crc32_short(ctx->limit_key[i].data,
+                                               ctx->limit_key[i].len);
 
         if (!ngx_http_privacy_limit_exact(zone)
             || !ngx_http_privacy_limit_keyed(&ctx->limit_key[i]))

@@ -30,10 +30,17 @@ typedef struct {
     ngx_queue_t                  queue;
     uint64_t                     tat;
     uint64_t                     blocked;  /* sync=redis: refused until */
-    ngx_queue_t                  unsent;   /* sync_interval: charged */
+    ngx_queue_t                  unsent;   /* sync_interval: charged, or
+                                              asked (see asked) */
     uint64_t                     first;    /* the oldest unsent, sync clock */
     uint64_t                     alone;    /* the unsent's own arrival time */
+    uint64_t                     share;    /* this node's own, at rate / N */
+    uint64_t                     shared;   /* sent, with others', until */
     uint32_t                     pending;  /* unsent charges; 0: unlisted */
+    uint32_t                     kept;     /* charges in share, not sent */
+    unsigned                     over:1;   /* over this node's share */
+    unsigned                     asked:1;  /* new here, Redis to be asked */
+    unsigned                     checked:1;  /* asked, or sent, once */
     u_char                       data[1];
 } ngx_http_privacy_limit_node_t;
 
@@ -43,12 +50,17 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  queue;
     ngx_queue_t                  unsent;      /* sync_interval: to send */
+    ngx_queue_t                  asked;       /* keys new here, to ask */
     ngx_msec_t                   flush_next;  /* the node's next flush */
     ngx_msec_t                   flush_busy;  /* one under way, until */
     ngx_msec_t                   soon_next;   /* new keys flushed from */
     ngx_pid_t                    flush_owner; /* the worker flushing */
     ngx_uint_t                   flush_soon;  /* a key new to the node */
     ngx_uint_t                   probe_only;  /* an answer was lost */
+    ngx_uint_t                   nodes;       /* sharing the zone; 0: ? */
+    ngx_uint_t                   active;      /* charged since a flush */
+    uint64_t                     cursor;      /* of Redis's shared keys */
+    u_char                       id[16];      /* this node's, in hex */
 } ngx_http_privacy_limit_shctx_t;
 
 
@@ -62,6 +74,7 @@ typedef struct {
     ngx_uint_t                       sync;     /* sync=redis */
     ngx_msec_t                       sync_interval;  /* 0: exact */
     void                            *flusher;  /* this worker's */
+    ngx_http_privacy_main_conf_t    *pmcf;
 } ngx_http_privacy_limit_zone_t;
 
 
@@ -91,9 +104,9 @@ struct ngx_http_privacy_limit_wait_s {
 
 /* the zones in shared memory: ngx_http_privacy_limit.c */
 ngx_http_privacy_limit_node_t *ngx_http_privacy_limit_lookup(
-    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, uint32_t hash);
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, ngx_rbtree_key_t hash);
 ngx_http_privacy_limit_node_t *ngx_http_privacy_limit_create(
-    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, uint32_t hash,
+    ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, ngx_rbtree_key_t hash,
     uint64_t now);
 uint64_t ngx_http_privacy_limit_now(void);
 void ngx_http_privacy_limit_see(ngx_http_privacy_ctx_t *ctx,
@@ -112,7 +125,11 @@ ngx_int_t ngx_http_privacy_limit_charge(ngx_http_request_t *r,
 /* sync=redis sync_interval=: ngx_http_privacy_limit_sync.c */
 char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
-void ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone);
+void ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, uint64_t burst, uint64_t now);
+ngx_int_t ngx_http_privacy_limit_sync_node_id(u_char *id);
+ngx_rbtree_key_t ngx_http_privacy_limit_sync_hash(
+    ngx_http_privacy_main_conf_t *pmcf, ngx_str_t *key);
 void ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
     ngx_http_privacy_limit_node_t *ln, uint32_t n, uint64_t first,
     uint64_t alone);
@@ -126,7 +143,7 @@ void ngx_http_privacy_limit_sync_dropped(ngx_http_privacy_limit_zone_t *zone,
 u_char *ngx_http_privacy_limit_redis_key(ngx_http_privacy_main_conf_t *pmcf,
     ngx_http_privacy_limit_zone_t *zone, ngx_str_t *key, u_char *p);
 uint64_t ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
-    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t *reset);
+    ngx_str_t *key, ngx_rbtree_key_t hash, uint64_t now, uint64_t *reset);
 ngx_int_t ngx_http_privacy_limit_ask_redis(ngx_http_request_t *r,
     ngx_http_privacy_loc_conf_t *plcf, ngx_http_privacy_ctx_t *ctx);
 ngx_int_t ngx_http_privacy_limit_redis_failed(ngx_http_request_t *r,

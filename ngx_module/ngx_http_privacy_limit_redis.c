@@ -145,7 +145,7 @@ ngx_http_privacy_limit_redis_key(ngx_http_privacy_main_conf_t *pmcf,
 
 uint64_t
 ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
-    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t *reset)
+    ngx_str_t *key, ngx_rbtree_key_t hash, uint64_t now, uint64_t *reset)
 {
     uint64_t                        blocked;
     ngx_http_privacy_limit_node_t  *ln;
@@ -174,7 +174,7 @@ ngx_http_privacy_limit_blocked(ngx_http_privacy_limit_zone_t *zone,
 
 static void
 ngx_http_privacy_limit_block(ngx_http_privacy_limit_zone_t *zone,
-    ngx_str_t *key, uint32_t hash, uint64_t now, uint64_t until,
+    ngx_str_t *key, ngx_rbtree_key_t hash, uint64_t now, uint64_t until,
     uint64_t full)
 {
     ngx_http_privacy_limit_node_t  *ln;

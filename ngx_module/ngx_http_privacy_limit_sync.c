@@ -14,12 +14,27 @@
  * nothing.
  *
  * A key new to this node starts here from a full bucket, and is sent
- * soon rather than at the next interval (no sooner than a sixteenth of
- * it after the last flush): the node learns the key's global state
- * before its next few requests.  Other nodes' charges are seen here one
+ * (or asked about, below) soon rather than at the next interval (no
+ * sooner than a sixteenth of it after the last flush): the node learns
+ * the key's global state before its next few requests.  Other nodes'
+ * charges are seen here one
  * to two intervals late (and a round trip to Redis).  With N nodes, at
  * most about (N - 1) x (rate x 2 x interval + burst + 1) more requests
  * pass in a window than an exact limit would let.
+ *
+ * Shares.  Redis keeps which nodes share the zone (those that exchanged
+ * within a linger: four intervals and four timeouts).  With N of them, a
+ * key charged on each node at no more than rate / N (burst / N) cannot
+ * pass more than the limit in all: such a key is decided here alone and
+ * costs Redis nothing but being asked about once when new here.  A key
+ * over this node's share is sent from then on, and named, by a keyed
+ * hash of it, in the zone's list of shared keys in Redis; every node
+ * reads the list's news at each exchange, and the key's global state
+ * with it, and sends its own charges of the key too: the key is limited
+ * globally as above until no node has been over its share for a linger.
+ * What a node kept to itself and still owes in its share goes with its
+ * first charges sent.  Until a node first hears from Redis how many
+ * share the zone, it sends every key.
  *
  * Redis slow or away: the node limits alone, and its charges stay listed
  * until Redis takes them, then every node goes on from the global state
@@ -35,30 +50,42 @@
 #include <ngx_http.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/rand.h>
 
 #include "ngx_http_privacy_limit.h"
+#include "pe_siphash.h"
 
 
 #define NGX_HTTP_PRIVACY_SYNC_BATCH  256    /* keys in one call */
 #define NGX_HTTP_PRIVACY_SYNC_CALLS  32     /* calls in one flush */
+#define NGX_HTTP_PRIVACY_SYNC_ASK    1024   /* keys new here, one call */
+#define NGX_HTTP_PRIVACY_SYNC_ID_LEN 16     /* a key's hash in hex */
 
 
 typedef struct ngx_http_privacy_limit_flusher_s
     ngx_http_privacy_limit_flusher_t;
 
 
-/* one call's keys, as listed in the zone, and what was sent of each */
+/*
+ * One call's keys, as listed in the zone, and what was sent of each; an
+ * exchange of no key is the head alone, up to key.
+ */
 typedef struct {
     ngx_http_privacy_limit_flusher_t  *flusher;
     ngx_http_privacy_redis_call_t     *call;
     ngx_uint_t                         index;
     ngx_uint_t                         nkeys;
+    ngx_uint_t                         nask;
     uint64_t                           taken;   /* sync clock */
+    uint64_t                           cursor;  /* of the shared keys */
+    ngx_uint_t                         read;    /* reads them */
     ngx_str_t                          key[NGX_HTTP_PRIVACY_SYNC_BATCH];
-    uint32_t                           hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    ngx_rbtree_key_t                   hash[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint32_t                           count[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           age[NGX_HTTP_PRIVACY_SYNC_BATCH];
     uint64_t                           alone[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    u_char                             over[NGX_HTTP_PRIVACY_SYNC_BATCH];
+    ngx_rbtree_key_t                   ask[NGX_HTTP_PRIVACY_SYNC_ASK];
 } ngx_http_privacy_limit_batch_t;
 
 
@@ -74,10 +101,17 @@ struct ngx_http_privacy_limit_flusher_s {
 };
 
 
+static void ngx_http_privacy_limit_sync_soon(
+    ngx_http_privacy_limit_zone_t *zone);
 static void ngx_http_privacy_limit_sync_tick(ngx_event_t *ev);
 static void ngx_http_privacy_limit_sync_soon_handler(ngx_event_t *ev);
 static void ngx_http_privacy_limit_sync_timeout(ngx_event_t *ev);
 static void ngx_http_privacy_limit_sync_done(void *data, void *r);
+static void ngx_http_privacy_limit_sync_reask(
+    ngx_http_privacy_limit_zone_t *zone, ngx_http_privacy_limit_batch_t *b);
+static void ngx_http_privacy_limit_sync_shared(
+    ngx_http_privacy_limit_zone_t *zone, redisReply *reply,
+    ngx_http_privacy_limit_batch_t *b, uint64_t now);
 
 
 /*
@@ -87,53 +121,123 @@ static void ngx_http_privacy_limit_sync_done(void *data, void *r);
  * earliest (its age) rather than from now, so that charges spread over an
  * interval weigh as they did here.  The arrival time is kept even when
  * it is past, for as long as another node's charges of the same
- * interval may still come (ARGV[3], in ms: two intervals and two
- * timeouts, what an exchange may take): nodes each under the rate add up
- * to more than it only so.  Charges older than that were held back by an
- * outage, over a time in which the key drained whatever other nodes
- * charged: they add what they still owe by themselves (their debt) to
- * what is owed now.  A key used under the rate on two nodes is then not
- * refused when the outage ends (stacked whole, a backlog refused it for
- * up to as long as the outage lasted), and a quota used on both during
- * it is owed each node's debt, less at most the outage's length (what
- * both drained at once; telling that apart would need the start of the
- * key's debt kept in Redis too).  ARGV[1] is the call's request count
- * (one; two zones' exchanges of no key may share a call), ARGV[2] the
- * interval in ns, then count, age and debt in us per key.  Answers, to
- * each, the microseconds each key is owed: its arrival time past now.  An
- * exchange of no key (does Redis take charges again?) writes a key of its
- * own for a second, so that a Redis refusing writes refuses it too.
- * Redis pays this for every key a node charged in an interval, so the
- * keys are read in one MGET and written as Lua numbers, unformatted:
- * about a third less of its CPU per key than a GET and a formatted SET.
+ * interval may still come (hold, in ms: two intervals and two timeouts,
+ * what an exchange may take): nodes each under the rate add up to more
+ * than it only so.  Charges older than that were held back by an outage,
+ * over a time in which the key drained whatever other nodes charged:
+ * they add what they still owe by themselves (their debt) to what is
+ * owed now.  A key used under the rate on two nodes is then not refused
+ * when the outage ends (stacked whole, a backlog refused it for up to as
+ * long as the outage lasted), and a quota used on both during it is owed
+ * each node's debt, less at most the outage's length (what both drained
+ * at once; telling that apart would need the start of the key's debt
+ * kept in Redis too).
+ *
+ * KEYS: the zone's nodes (a sorted set of node ids by last exchange),
+ * its shared keys (key ids by when a node was last over its share of
+ * them), then the keys sent.  ARGV[1] is the call's request count (one;
+ * calls alike may share one), then the interval in ns, hold and linger
+ * in ms, this node's id, the time of the shared keys it read last ("-":
+ * none read, the flush's first call reads them), the
+ * prefix of the names of shared keys' Redis keys, the count of keys
+ * asked about; count, age and debt in us, over its share (1) or not, and
+ * id per key sent; then the ids of the keys asked about (new here: are
+ * they shared?).  Answers, to each, the microseconds each key sent is
+ * owed (its arrival time past now), how many nodes share the zone, the
+ * time of the shared keys read, then the id and what is owed of each
+ * key shared since then or asked about and shared.  The node's own entry
+ * is a write: a Redis refusing writes refuses an exchange of no key too.
+ * Redis pays this for every key sent, so the keys are read in one MGET
+ * and written as Lua numbers, unformatted: about a third less of its CPU
+ * per key than a GET and a formatted SET.
  */
 
 static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     ngx_string(
     "if redis.replicate_commands then redis.replicate_commands() end\n"
-    "local t = redis.call('TIME')\n"
-    "if #KEYS == 0 then\n"
-    "  redis.call('SET', 'privacy:{sync}:probe', '1', 'PX', 1000)\n"
+    "local function mget(keys)\n"
+    "  local r = {}\n"
+    "  for i = 1, #keys, 1000 do\n"
+    "    local v = redis.call('MGET',\n"
+    "                         unpack(keys, i, math.min(i + 999, #keys)))\n"
+    "    for j = 1, #v do r[i + j - 1] = v[j] end\n"
+    "  end\n"
+    "  return r\n"
     "end\n"
+    "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local iv = tonumber(ARGV[2]) / 1000\n"
     "local hold = tonumber(ARGV[3])\n"
+    "local linger = tonumber(ARGV[4])\n"
+    "local names = ARGV[7]\n"
+    "redis.call('ZADD', KEYS[1], now, ARGV[5])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - linger * 1000)\n"
+    "redis.call('PEXPIRE', KEYS[1], linger)\n"
+    "local ids = {}\n"
+    "if ARGV[6] ~= '-' then\n"
+    "  ids = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[6], '+inf')\n"
+    "end\n"
     "local out = {}\n"
-    "local old = #KEYS > 0 and redis.call('MGET', unpack(KEYS)) or {}\n"
-    "for i = 1, #KEYS do\n"
+    "local n = #KEYS - 2\n"
+    "local old = n > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}\n"
+    "local shared = false\n"
+    "for i = 1, n do\n"
+    "  local o = 8 + 5 * (i - 1)\n"
     "  local base = tonumber(old[i]) or 0\n"
     "  local tat\n"
-    "  local age = tonumber(ARGV[3 * i + 2])\n"
+    "  local age = tonumber(ARGV[o + 2])\n"
     "  if age > hold * 1000 then\n"
-    "    tat = math.max(base, now) + ARGV[3 * i + 3]\n"
+    "    tat = math.max(base, now) + ARGV[o + 3]\n"
     "  else\n"
-    "    tat = math.max(base, now - age) + ARGV[3 * i + 1] * iv\n"
+    "    tat = math.max(base, now - age) + ARGV[o + 1] * iv\n"
     "  end\n"
     "  local px = math.ceil((tat - now) / 1000) + hold\n"
     "  if px > 0 then\n"
-    "    redis.call('SET', KEYS[i], tat, 'PX', px)\n"
+    "    redis.call('SET', KEYS[i + 2], tat, 'PX', px)\n"
     "  end\n"
     "  out[i] = math.max(math.ceil(tat - now), 0)\n"
+    "  if ARGV[o + 4] == '1' then\n"
+    "    redis.call('ZADD', KEYS[2], now, ARGV[o + 5])\n"
+    "    redis.call('SET', names .. ARGV[o + 5], KEYS[i + 2], 'PX', linger)\n"
+    "    shared = true\n"
+    "  end\n"
+    "end\n"
+    "if shared then\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - linger * 1000)\n"
+    "  redis.call('PEXPIRE', KEYS[2], linger)\n"
+    "end\n"
+    "out[n + 1] = redis.call('ZCARD', KEYS[1])\n"
+    "out[n + 2] = ARGV[6] ~= '-' and now or 0\n"
+    "local m = tonumber(ARGV[8])\n"
+    "local first = 8 + 5 * n\n"
+    "for i = 1, m, 1000 do\n"
+    "  local last = math.min(i + 999, m)\n"
+    "  local sc = redis.pcall('ZMSCORE', KEYS[2],\n"
+    "                         unpack(ARGV, first + i, first + last))\n"
+    "  if sc.err then\n"
+    "    sc = {}\n"
+    "    for j = i, last do\n"
+    "      sc[j - i + 1] = redis.call('ZSCORE', KEYS[2], ARGV[first + j])\n"
+    "    end\n"
+    "  end\n"
+    "  for j = 1, last - i + 1 do\n"
+    "    if sc[j] then ids[#ids + 1] = ARGV[first + i + j - 1] end\n"
+    "  end\n"
+    "end\n"
+    "if #ids > 0 then\n"
+    "  local nk = {}\n"
+    "  for j = 1, #ids do nk[j] = names .. ids[j] end\n"
+    "  local ks = mget(nk)\n"
+    "  local k, id = {}, {}\n"
+    "  for j = 1, #ids do\n"
+    "    if ks[j] then k[#k + 1] = ks[j]; id[#id + 1] = ids[j] end\n"
+    "  end\n"
+    "  local tats = mget(k)\n"
+    "  for j = 1, #id do\n"
+    "    out[#out + 1] = id[j]\n"
+    "    out[#out + 1] = math.max(math.ceil((tonumber(tats[j]) or 0) - now),\n"
+    "                             0)\n"
+    "  end\n"
     "end\n"
     "local res = {}\n"
     "for j = 1, tonumber(ARGV[1]) do res[j] = out end\n"
@@ -146,20 +250,184 @@ char *
 ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf)
 {
-    if (pmcf->sync_zones == NULL
-        || ngx_http_privacy_limit_sync_script.sha1[0] != '\0')
-    {
+    u_char  sig[PE_JWS_SIG_LEN], digest[32];
+
+    if (pmcf->sync_zones == NULL) {
         return NGX_CONF_OK;
     }
 
-    if (ngx_http_privacy_redis_script_init(
-            &ngx_http_privacy_limit_sync_script)
-        != NGX_OK)
+    /*
+     * The key of the keys' hashes, from privacy_key as their Redis names
+     * are: every node sharing a zone names a key alike, and nobody
+     * without privacy_key can tell which key a hash is of.  Made anew
+     * for every configuration (a reload's too): the script is not.
+     */
+    if (pe_hs256(pmcf->key.data, pmcf->key.len,
+                 (u_char *) "privacy-edge limit key ids",
+                 sizeof("privacy-edge limit key ids") - 1, (char *) sig)
+        != 0
+        || pe_base64url_decode((char *) sig, PE_JWS_SIG_LEN, digest,
+                               sizeof(digest))
+           < (long) sizeof(pmcf->sync_hash_key))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "privacy: cannot derive the limit key hash");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_privacy_limit_sync_script.sha1[0] == '\0'
+        && ngx_http_privacy_redis_script_init(
+               &ngx_http_privacy_limit_sync_script)
+           != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
+    ngx_memcpy(pmcf->sync_hash_key, digest, sizeof(pmcf->sync_hash_key));
+
     return NGX_CONF_OK;
+}
+
+
+/* this node's id among those sharing a zone: 16 hex digits, at random */
+
+ngx_int_t
+ngx_http_privacy_limit_sync_node_id(u_char *id)
+{
+    u_char  raw[8];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_hex_dump(id, raw, sizeof(raw));
+
+    return NGX_OK;
+}
+
+
+/* a key's node here and its id in Redis's list of shared keys */
+
+ngx_rbtree_key_t
+ngx_http_privacy_limit_sync_hash(ngx_http_privacy_main_conf_t *pmcf,
+    ngx_str_t *key)
+{
+    return (ngx_rbtree_key_t) pe_siphash24(pmcf->sync_hash_key, key->data,
+                                           key->len);
+}
+
+
+/* how long a key stays shared, and a node counted, after the last word */
+
+static ngx_msec_t
+ngx_http_privacy_limit_sync_linger(ngx_http_privacy_limit_zone_t *zone)
+{
+    return 4 * (zone->sync_interval
+                + ngx_http_privacy_redis_timeout(zone->pmcf->redis));
+}
+
+
+/*
+ * A key this node kept to itself becomes shared: the charges it kept that
+ * are still in its share (made within the share's tolerance) are sent
+ * with the next, as if made now; older ones weigh nothing by now.
+ */
+
+static uint32_t
+ngx_http_privacy_limit_sync_in_share(ngx_http_privacy_limit_node_t *ln,
+    uint64_t now, uint64_t iv)
+{
+    uint64_t  n;
+
+    if (ln->share <= now) {
+        return 0;
+    }
+
+    n = (ln->share - now + iv - 1) / iv;
+
+    return (uint32_t) ngx_min(n, ln->kept);
+}
+
+
+/*
+ * A charge passed (locked): sent if the key is shared, or over this
+ * node's share of it now; else decided here alone, and asked about once
+ * if new here.  Until the node knows how many share the zone, sent.
+ */
+
+void
+ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, uint64_t burst, uint64_t now)
+{
+    uint32_t    n;
+    uint64_t    iv, share, tau;
+    ngx_uint_t  nodes;
+
+    zone->sh->active = 1;
+    nodes = zone->sh->nodes;
+    n = 1;
+
+    /* this node's share: GCRA at rate / N with the same tolerance in
+       time (burst / N); counted from the first charge, N or not */
+    iv = zone->rate.interval * ngx_max(nodes, 1);
+    tau = burst * zone->rate.interval;
+
+    if (ln->share <= now) {
+        ln->kept = 0;               /* what it kept weighs nothing now */
+    }
+
+    share = ngx_max(ln->share, now) + iv;
+
+    if (nodes == 0) {
+        ln->share = share;
+
+        if (!ln->checked) {
+            ngx_http_privacy_limit_sync_soon(zone);     /* new here */
+        }
+
+        ln->checked = 1;
+        ngx_http_privacy_limit_unsent(zone, ln, 1, 0, 0);
+        return;
+    }
+
+    /* over it once a charge at once would be refused: on one node the
+       last charge the zone lets pass shares the key */
+    if (share - now > tau) {
+        ln->over = 1;
+
+        if (ln->shared <= now) {
+            /* shared now: what it kept in its share goes too */
+            n += ngx_http_privacy_limit_sync_in_share(ln, now, iv);
+            ln->kept = 0;
+            ngx_http_privacy_limit_sync_soon(zone);
+        }
+
+        ln->shared = now + (uint64_t) ngx_http_privacy_limit_sync_linger(zone)
+                           * 1000000;
+
+        share = ngx_min(share, now + tau + iv);
+    }
+
+    ln->share = share;
+
+    if (ln->shared <= now) {
+        if (ln->kept < NGX_MAX_UINT32_VALUE) {
+            ln->kept++;
+        }
+
+        if (!ln->checked) {
+            /* new here: is it shared already? */
+            ln->checked = 1;
+            ln->asked = 1;
+            ngx_queue_insert_tail(&zone->sh->asked, &ln->unsent);
+            ngx_http_privacy_limit_sync_soon(zone);
+        }
+
+        return;
+    }
+
+    ln->checked = 1;
+    ngx_http_privacy_limit_unsent(zone, ln, n, 0, 0);
 }
 
 
@@ -211,6 +479,11 @@ ngx_http_privacy_limit_unsent(ngx_http_privacy_limit_zone_t *zone,
     }
 
     if (ln->pending == 0) {
+        if (ln->asked) {
+            ngx_queue_remove(&ln->unsent);
+            ln->asked = 0;
+        }
+
         ln->first = first;
         ngx_queue_insert_tail(&zone->sh->unsent, &ln->unsent);
 
@@ -325,7 +598,7 @@ ngx_http_privacy_limit_sync_finish(ngx_http_privacy_limit_flusher_t *fl)
  * flushes at the end of the event loop cycle, or as soon as it may.
  */
 
-void
+static void
 ngx_http_privacy_limit_sync_soon(ngx_http_privacy_limit_zone_t *zone)
 {
     ngx_http_privacy_limit_flusher_t  *fl;
@@ -354,6 +627,51 @@ ngx_http_privacy_limit_sync_dropped(ngx_http_privacy_limit_zone_t *zone,
 
     if (fl) {
         ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST, n);
+    }
+}
+
+
+/* a key's node by its hash alone (Redis names shared keys so): locked */
+
+static ngx_http_privacy_limit_node_t *
+ngx_http_privacy_limit_sync_find(ngx_http_privacy_limit_zone_t *zone,
+    ngx_rbtree_key_t hash)
+{
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = zone->sh->rbtree.root;
+    sentinel = zone->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        return (ngx_http_privacy_limit_node_t *) &node->color;
+    }
+
+    return NULL;
+}
+
+
+/* keys a batch asked about, unanswered: asked again if here, unlisted */
+
+static void
+ngx_http_privacy_limit_sync_reask(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_batch_t *b)
+{
+    ngx_uint_t                      i;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    for (i = 0; i < b->nask; i++) {
+        ln = ngx_http_privacy_limit_sync_find(zone, b->ask[i]);
+
+        if (ln && ln->pending == 0 && !ln->asked) {
+            ln->asked = 1;
+            ngx_queue_insert_tail(&zone->sh->asked, &ln->unsent);
+        }
     }
 }
 
@@ -389,7 +707,11 @@ ngx_http_privacy_limit_sync_relist(ngx_http_privacy_limit_zone_t *zone,
         ngx_http_privacy_limit_unsent(zone, ln, b->count[i],
                                       clock - ngx_min(b->age[i], clock - 1),
                                       b->alone[i]);
+        ln->over |= b->over[i];
+        ln->checked = 1;
     }
+
+    ngx_http_privacy_limit_sync_reask(zone, b);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
@@ -416,7 +738,9 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
 
     for (n = 0; n < NGX_HTTP_PRIVACY_SYNC_CALLS; n++) {
 
-        if (ngx_queue_empty(&zone->sh->unsent)) {
+        if (ngx_queue_empty(&zone->sh->unsent)
+            && ngx_queue_empty(&zone->sh->asked))
+        {
             break;
         }
 
@@ -443,6 +767,7 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
         b->flusher = fl;
         b->call = NULL;
         b->nkeys = 0;
+        b->nask = 0;
         b->taken = clock;
         p = (u_char *) b + sizeof(ngx_http_privacy_limit_batch_t);
 
@@ -460,15 +785,49 @@ ngx_http_privacy_limit_sync_take(ngx_http_privacy_limit_flusher_t *fl,
             b->count[i] = ln->pending;
             b->age[i] = clock > ln->first ? clock - ln->first : 0;
             b->alone[i] = ln->alone;
+            b->over[i] = ln->over;
 
             ngx_queue_remove(q);
             ln->pending = 0;
+            ln->over = 0;
+        }
+
+        while (b->nask < NGX_HTTP_PRIVACY_SYNC_ASK
+               && !ngx_queue_empty(&zone->sh->asked))
+        {
+            q = ngx_queue_head(&zone->sh->asked);
+            ln = ngx_queue_data(q, ngx_http_privacy_limit_node_t, unsent);
+
+            b->ask[b->nask++] = ((ngx_rbtree_node_t *)
+                                    ((u_char *) ln
+                                     - offsetof(ngx_rbtree_node_t, color)))
+                                ->key;
+
+            ngx_queue_remove(q);
+            ln->asked = 0;
         }
 
         fl->batch[n] = b;
     }
 
     return n;
+}
+
+
+/* a key's id in Redis: its hash in 16 hex digits, the highest first */
+
+static u_char *
+ngx_http_privacy_limit_sync_id(u_char *p, ngx_rbtree_key_t hash)
+{
+    ngx_uint_t  i;
+
+    static const u_char  hex[] = "0123456789abcdef";
+
+    for (i = 0; i < NGX_HTTP_PRIVACY_SYNC_ID_LEN; i++) {
+        *p++ = hex[((uint64_t) hash >> (60 - 4 * i)) & 0xf];
+    }
+
+    return p;
 }
 
 
@@ -481,13 +840,20 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
     u_char      *p, *buf;
     size_t       size;
     ngx_int_t    rc;
-    ngx_str_t   *keys, *args;
-    ngx_uint_t   i;
+    ngx_str_t   *keys, *args, *a;
+    ngx_uint_t   i, nargs;
+    ngx_msec_t   timeout;
 
-    size = b->nkeys * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
-                       + 3 * NGX_INT64_LEN)
-           + 2 * NGX_INT64_LEN
-           + (4 * b->nkeys + 2) * sizeof(ngx_str_t);
+    nargs = 7 + 5 * b->nkeys + b->nask;
+    timeout = ngx_http_privacy_redis_timeout(fl->pmcf->redis);
+
+    size = (b->nkeys + 2) * (NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
+                             + sizeof(":shared") - 1)
+           + b->nkeys * (4 * NGX_INT64_LEN + NGX_HTTP_PRIVACY_SYNC_ID_LEN)
+           + b->nask * NGX_HTTP_PRIVACY_SYNC_ID_LEN
+           + 6 * NGX_INT64_LEN + sizeof(zone->sh->id)
+           + NGX_HTTP_PRIVACY_LIMIT_REDIS_KEY_LEN(zone)
+           + (b->nkeys + 2 + nargs) * sizeof(ngx_str_t);
 
     buf = ngx_alloc(size, ngx_cycle->log);
     if (buf == NULL) {
@@ -495,12 +861,23 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
     }
 
     keys = (ngx_str_t *) buf;
-    args = keys + b->nkeys;
-    p = (u_char *) (args + 3 * b->nkeys + 2);
+    args = keys + b->nkeys + 2;
+    p = (u_char *) (args + nargs);
 
-    args[0].data = p;
+    keys[0].data = p;
+    p = ngx_sprintf(p, "privacy:{%V}:nodes", &zone->name);
+    keys[0].len = p - keys[0].data;
+
+    keys[1].data = p;
+    p = ngx_sprintf(p, "privacy:{%V}:shared", &zone->name);
+    keys[1].len = p - keys[1].data;
+
+    a = args;
+
+    a->data = p;
     p = ngx_http_privacy_decimal(p, zone->rate.interval);
-    args[0].len = p - args[0].data;
+    a->len = p - a->data;
+    a++;
 
     /*
      * How long other nodes' charges of this interval may take to come:
@@ -509,41 +886,85 @@ ngx_http_privacy_limit_sync_send(ngx_http_privacy_limit_flusher_t *fl,
      * (a round trip longer than the interval) must not make every
      * exchange look held back by an outage.
      */
-    args[1].data = p;
-    p = ngx_http_privacy_decimal(p, 2 * (zone->sync_interval
-                                  + ngx_http_privacy_redis_timeout(
-                                        fl->pmcf->redis)));
-    args[1].len = p - args[1].data;
+    a->data = p;
+    p = ngx_http_privacy_decimal(p, 2 * (zone->sync_interval + timeout));
+    a->len = p - a->data;
+    a++;
+
+    a->data = p;
+    p = ngx_http_privacy_decimal(p, ngx_http_privacy_limit_sync_linger(zone));
+    a->len = p - a->data;
+    a++;
+
+    a->data = zone->sh->id;
+    a->len = sizeof(zone->sh->id);
+    a++;
+
+    /* the first call of a flush reads the shared keys, the others not:
+       they would read what the calls before them wrote */
+    a->data = p;
+    p = b->read ? ngx_http_privacy_decimal(p, b->cursor)
+                : ngx_cpymem(p, "-", 1);
+    a->len = p - a->data;
+    a++;
+
+    a->data = p;
+    p = ngx_sprintf(p, "privacy:{%V}:id:", &zone->name);
+    a->len = p - a->data;
+    a++;
+
+    a->data = p;
+    p = ngx_http_privacy_decimal(p, b->nask);
+    a->len = p - a->data;
+    a++;
 
     for (i = 0; i < b->nkeys; i++) {
-        keys[i].data = p;
+        keys[2 + i].data = p;
         p = ngx_http_privacy_limit_redis_key(fl->pmcf, zone, &b->key[i], p);
         if (p == NULL) {
             ngx_free(buf);
             return NGX_DECLINED;
         }
 
-        keys[i].len = p - keys[i].data;
+        keys[2 + i].len = p - keys[2 + i].data;
 
-        args[2 + 3 * i].data = p;
+        a->data = p;
         p = ngx_http_privacy_decimal(p, b->count[i]);
-        args[2 + 3 * i].len = p - args[2 + 3 * i].data;
+        a->len = p - a->data;
+        a++;
 
-        args[3 + 3 * i].data = p;
+        a->data = p;
         p = ngx_http_privacy_decimal(p, b->age[i] / 1000);
-        args[3 + 3 * i].len = p - args[3 + 3 * i].data;
+        a->len = p - a->data;
+        a++;
 
-        args[4 + 3 * i].data = p;
+        a->data = p;
         p = ngx_http_privacy_decimal(p, b->alone[i] > b->taken
                                         ? (b->alone[i] - b->taken) / 1000
                                         : 0);
-        args[4 + 3 * i].len = p - args[4 + 3 * i].data;
+        a->len = p - a->data;
+        a++;
+
+        a->data = (u_char *) (b->over[i] ? "1" : "0");
+        a->len = 1;
+        a++;
+
+        a->data = p;
+        p = ngx_http_privacy_limit_sync_id(p, b->hash[i]);
+        a->len = p - a->data;
+        a++;
+    }
+
+    for (i = 0; i < b->nask; i++) {
+        a->data = p;
+        p = ngx_http_privacy_limit_sync_id(p, b->ask[i]);
+        a->len = p - a->data;
+        a++;
     }
 
     b->call = ngx_http_privacy_redis_eval(fl->pmcf->redis,
                                           &ngx_http_privacy_limit_sync_script,
-                                          b->nkeys, keys, 2 + 3 * b->nkeys,
-                                          args,
+                                          b->nkeys + 2, keys, nargs, args,
                                           ngx_http_privacy_limit_sync_done,
                                           b, &b->index);
     rc = b->call ? NGX_OK : NGX_DECLINED;
@@ -566,6 +987,7 @@ static void
 ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
     ngx_http_privacy_limit_zone_t *zone, uint64_t now)
 {
+    uint64_t                         cursor;
     ngx_uint_t                       i, n;
     ngx_http_privacy_limit_batch_t  *b;
 
@@ -573,10 +995,18 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
     zone->sh->soon_next = ngx_current_msec
                           + ngx_max(zone->sync_interval / 16, 1);
 
-    if (ngx_queue_empty(&zone->sh->unsent)) {
+    /* nothing listed, nothing to ask: still, a node that charged keys
+       tells Redis it shares the zone and reads which keys are shared */
+    if (ngx_queue_empty(&zone->sh->unsent)
+        && ngx_queue_empty(&zone->sh->asked)
+        && !zone->sh->active)
+    {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return;
     }
+
+    zone->sh->active = 0;
+    cursor = zone->sh->cursor;
 
     /* claimed, until the answers come or time out (a worker that died
        with it claimed gives it up then too) */
@@ -588,9 +1018,25 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
         || !ngx_http_privacy_redis_usable(fl->pmcf->redis))
     {
         ngx_shmtx_unlock(&zone->shpool->mutex);
+        n = 0;
 
-        b = ngx_calloc(sizeof(ngx_http_privacy_limit_batch_t),
-                       ngx_cycle->log);
+    } else {
+        n = ngx_http_privacy_limit_sync_take(fl, zone);
+
+        /* more than a flush carries: the rest soon, not an interval on */
+        if (!ngx_queue_empty(&zone->sh->unsent)
+            || !ngx_queue_empty(&zone->sh->asked))
+        {
+            zone->sh->flush_soon = 1;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
+    if (n == 0) {
+        /* Redis to be asked first, or nothing to send: no key */
+        b = ngx_alloc(offsetof(ngx_http_privacy_limit_batch_t, key),
+                      ngx_cycle->log);
 
         if (b == NULL) {
             ngx_http_privacy_limit_sync_finish(fl);
@@ -598,18 +1044,17 @@ ngx_http_privacy_limit_sync_flush(ngx_http_privacy_limit_flusher_t *fl,
         }
 
         b->flusher = fl;
+        b->call = NULL;
+        b->nkeys = 0;
+        b->nask = 0;
+        b->taken = 0;
         fl->batch[0] = b;
         n = 1;
+    }
 
-    } else {
-        n = ngx_http_privacy_limit_sync_take(fl, zone);
-
-        /* more than a flush carries: the rest soon, not an interval on */
-        if (!ngx_queue_empty(&zone->sh->unsent)) {
-            zone->sh->flush_soon = 1;
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    for (i = 0; i < n; i++) {
+        fl->batch[i]->cursor = cursor;
+        fl->batch[i]->read = (i == 0);
     }
 
     for (i = 0; i < n; i++) {
@@ -731,20 +1176,27 @@ ngx_http_privacy_limit_sync_lost(ngx_http_privacy_limit_flusher_t *fl,
     ngx_uint_t                      i, n;
     ngx_http_privacy_limit_zone_t  *zone;
 
-    if (b->nkeys == 0) {
-        return;
+    if (b->nkeys == 0 && b->nask == 0) {
+        return;                     /* no key: nothing lost */
     }
 
     for (i = 0, n = 0; i < b->nkeys; i++) {
         n += b->count[i];
     }
 
-    ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST, n);
+    if (n) {
+        ngx_http_privacy_status_sync(fl->pmcf, NGX_HTTP_PRIVACY_SYNC_LOST,
+                                     n);
+    }
 
     zone = fl->shm_zone->data;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* a question may be asked twice: it writes nothing */
+    ngx_http_privacy_limit_sync_reask(zone, b);
     zone->sh->probe_only = 1;
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
@@ -818,6 +1270,80 @@ ngx_http_privacy_limit_sync_abandon(ngx_http_privacy_limit_flusher_t *fl,
 }
 
 
+/*
+ * What Redis said of the zone (locked): how many nodes share it, and the
+ * keys shared since this node last read, or asked about and shared:
+ * their global state, and sent from now on.
+ */
+
+static void
+ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
+    redisReply *reply, ngx_http_privacy_limit_batch_t *b, uint64_t now)
+{
+    u_char                         *id;
+    uint32_t                        n;
+    uint64_t                        hash, tat, linger;
+    ngx_int_t                       d;
+    ngx_uint_t                      i, j;
+    ngx_http_privacy_limit_node_t  *ln;
+
+    zone->sh->nodes = (ngx_uint_t) reply->element[b->nkeys]->integer;
+
+    if ((uint64_t) reply->element[b->nkeys + 1]->integer > zone->sh->cursor)
+    {
+        zone->sh->cursor = reply->element[b->nkeys + 1]->integer;
+    }
+
+    linger = (uint64_t) ngx_http_privacy_limit_sync_linger(zone) * 1000000;
+
+    for (i = b->nkeys + 2; i < reply->elements; i += 2) {
+        id = (u_char *) reply->element[i]->str;
+        hash = 0;
+
+        for (j = 0; j < NGX_HTTP_PRIVACY_SYNC_ID_LEN; j++) {
+            d = ngx_hextoi(&id[j], 1);
+            if (d == NGX_ERROR) {
+                break;
+            }
+
+            hash = (hash << 4) | (uint64_t) d;
+        }
+
+        if (j < NGX_HTTP_PRIVACY_SYNC_ID_LEN) {
+            continue;               /* not an id of ours */
+        }
+
+        ln = ngx_http_privacy_limit_sync_find(zone, (ngx_rbtree_key_t) hash);
+
+        if (ln == NULL) {
+            continue;               /* not used here: asked when it is */
+        }
+
+        if (ln->shared <= now && zone->sh->nodes) {
+            /* its charges still in this node's share go with the next */
+            n = ngx_http_privacy_limit_sync_in_share(ln, now,
+                                                     zone->rate.interval
+                                                     * zone->sh->nodes);
+            ln->kept = 0;
+
+            if (n) {
+                ln->checked = 1;
+                ngx_http_privacy_limit_unsent(zone, ln, n, 0, 0);
+            }
+        }
+
+        ln->shared = now + linger;
+
+        tat = now + (uint64_t) reply->element[i + 1]->integer * 1000
+              + (uint64_t) ln->pending * zone->rate.interval;
+
+        if (tat > ln->tat) {
+            ln->tat = tat;
+        }
+    }
+}
+
+
 /* Redis answered a batch, or its call failed: from hiredis's callback */
 
 static void
@@ -835,14 +1361,25 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
     zone = fl->shm_zone->data;
     now = ngx_http_privacy_limit_now();
 
+    /* owed per key sent, nodes, the time read, then (id, owed) pairs */
     ok = reply && reply->type == REDIS_REPLY_ARRAY
-         && reply->elements == b->nkeys;
+         && reply->elements >= b->nkeys + 2
+         && (reply->elements - b->nkeys) % 2 == 0;
 
-    for (i = 0; ok && i < b->nkeys; i++) {
+    for (i = 0; ok && i < reply->elements; i++) {
         e = reply->element[i];
+
+        if (i >= b->nkeys + 2 && (i - b->nkeys) % 2 == 0) {
+            ok = e->type == REDIS_REPLY_STRING
+                 && e->len == NGX_HTTP_PRIVACY_SYNC_ID_LEN;
+            continue;
+        }
+
         ok = e->type == REDIS_REPLY_INTEGER && e->integer >= 0
-             && e->integer < (1LL << 50);   /* 35 years: not a value */
+             && e->integer < (1LL << 53);   /* 285 years: not a value */
     }
+
+    ok = ok && reply->element[b->nkeys]->integer > 0;
 
     if (ok) {
         ngx_shmtx_lock(&zone->shpool->mutex);
@@ -867,7 +1404,9 @@ ngx_http_privacy_limit_sync_done(void *data, void *r)
             }
         }
 
-        if (b->nkeys == 0) {
+        ngx_http_privacy_limit_sync_shared(zone, reply, b, now);
+
+        if (b->nkeys == 0 && b->nask == 0 && zone->sh->probe_only) {
             /* Redis answers again: what is listed goes at once */
             zone->sh->probe_only = 0;
             zone->sh->flush_soon = 1;

@@ -154,6 +154,7 @@ typedef struct {
     ngx_http_privacy_redis_t  *redis;       /* privacy_redis, or NULL */
     ngx_flag_t                 redis_used;  /* a zone has sync=redis */
     ngx_array_t               *sync_zones;  /* with sync_interval */
+    u_char                     sync_hash_key[16];  /* of privacy_key */
     ngx_flag_t                 error_log_anon;
     ngx_flag_t                 error_log_hide_used;  /* somewhere "on" */
 } ngx_http_privacy_main_conf_t;
@@ -256,7 +257,7 @@ typedef struct {
     uint64_t                   retry_after;      /* seconds */
     ngx_http_privacy_limit_wait_t  *limit_wait;  /* asked Redis */
     ngx_str_t                  limit_key[NGX_HTTP_PRIVACY_LIMITS_MAX];
-    uint32_t                   limit_hash[NGX_HTTP_PRIVACY_LIMITS_MAX];
+    ngx_rbtree_key_t           limit_hash[NGX_HTTP_PRIVACY_LIMITS_MAX];
 
     unsigned                   upload_checked:1;
     unsigned                   body_replaced:1;

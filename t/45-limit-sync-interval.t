@@ -38,6 +38,10 @@ my $http = <<'EOF';
                        sync=redis sync_interval=1s;
     privacy_limit_zone $http_x_user zone=quota:4m rate=1r/m
                        sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=share:1m rate=10r/s
+                       sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=evict:1m rate=10r/s
+                       sync=redis sync_interval=50ms;
     privacy_limit_zone $http_x_user zone=alone:1m rate=20r/s;
     privacy_limit_zone $http_x_user zone=paced:1m rate=100r/s
                        sync=redis sync_interval=50ms;
@@ -60,6 +64,16 @@ my $http = <<'EOF';
 
         location /quota/ {
             privacy_limit zone=quota burst=2 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /share/ {
+            privacy_limit zone=share burst=3 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /evict/ {
+            privacy_limit zone=evict burst=3 nodelay;
             alias %%DIR%%/www/;
         }
 
@@ -152,13 +166,21 @@ sub hammer_all {
 
 # --- one node: local decisions, Redis once per interval ---------------
 
+# cora's request is sent (the node does not know yet how many share the
+# zone), and its answer tells: one
+get($port[0], '/quota/x', 'cora');
+sleep 0.1;
 is_deeply(statuses($port[0], '/quota/x', 'alice', 4), [200, 200, 200, 429],
           '1r/m burst 2 on one node: 3 pass, the 4th is refused at once');
 my $rl = get($port[0], '/quota/x', 'bob')->{headers}{ratelimit};
 is($rl, '"quota";r=2;t=60', 'RateLimit from the node\'s own state');
 
 sleep 0.2;
-is(redis_keys('quota'), 2, 'the charges reached Redis within an interval');
+is(redis_keys('quota'), 2,
+   'alice, used up on the node, reached Redis within an interval; bob, '
+   . 'within the node\'s share, was only asked about');
+is($t->redis_query($rport, ['ZCARD', 'privacy:{quota}:nodes']), 1,
+   '... and Redis knows one node shares the zone');
 
 # idle: keys nobody charged cost nothing
 my $calls = evalsha_calls();
@@ -219,7 +241,7 @@ my $lost = sub {
 my $lost0 = $lost->();
 my @workers = split ' ', `ps -o pid= --ppid $nodes[0]->{nginx_pid}`;
 $t->redis_query($rport, ['CLIENT', 'PAUSE', 40, 'ALL']);
-get($port[0], '/quota/x', 'gina');
+get($port[0], '/quota/x', 'gina') for 1 .. 3;       # used up: sent
 kill 'QUIT', @workers;
 sleep 1;                            # gone, and others started
 is($lost->() - $lost0, 0, 'workers quitting under an exchange lose nothing');
@@ -227,7 +249,7 @@ get($port[1], '/quota/x', 'gina');
 sleep 0.2;
 like(get($port[1], '/quota/x', 'gina')->{headers}{ratelimit},
      qr/^"quota";r=0;/,
-     '... the charge made before reached Redis: node 2 counts 3');
+     '... the charges made before reached Redis: node 2 counts 4');
 
 # --- a hot key hammered on three nodes at once ------------------------
 
@@ -266,6 +288,62 @@ my @after = map { get($port[$_ % 3], '/quota/x', $crowd[$_])->{status} }
             0 .. $#crowd;
 is(scalar(grep { $_ == 429 } @after), 100,
    '... then each of them is refused on every node');
+
+# --- shares: a key within each node's share stays there --------------
+
+# 10r/s burst 3 on three nodes: each node's share is 3.3r/s, burst 1.
+# The three learn how many share the zone from Redis as they exchange.
+hammer_all('/share/x', ['warm'], 0.4, 10);
+my $shared0 = redis_keys('share');
+is($t->redis_query($rport, ['ZCARD', 'privacy:{share}:nodes']), 3,
+   'shares: Redis counts the three nodes that use the zone');
+
+# 50 users, one request on each node: within every node's share, they
+# pass, and Redis writes none of them (each is asked about once)
+my @within = map { my $u = $_; map { get($_, '/share/x', $u)->{status} }
+                                   @port } map { "within$_" } 1 .. 50;
+sleep 0.2;
+is_deeply([scalar(grep { $_ == 200 } @within), redis_keys('share') - $shared0],
+          [150, 0],
+          '... 50 users within each node\'s share pass on all three, and '
+          . 'cost Redis no key');
+
+# one user on node 1 alone at 8r/s: the whole rate, not a third of it
+($ok, $no) = hammer($port[0], '/share/x', ['sticky'], 3, 8);
+is($no, 0, "... one user on one node only gets the whole rate ($ok of "
+           . ($ok + $no) . ' pass at 8r/s)');
+
+# node 1 at 15r/s, over its share; nodes 2 and 3 at 3r/s each, within
+# theirs, for 4 s: they learn from Redis that the key is shared and send
+# their charges too.  Exact: 10 x 4 + 4 = 44; the bound adds
+# 2 x (10 x 0.1 + 3 + 1) = 10.  Were theirs never sent, 44 + 24 would pass
+($ok, $no) = hammer_nodes($t->dir, \@port, '/share/x', ['mixed'], 4,
+                          [15, 3, 3]);
+ok($ok <= 54, "... over its share on one node, within it on two: $ok "
+              . "passed (exact 44, bound 54; 68 if the two kept theirs), "
+              . "$no refused");
+
+# the same user at 6r/s on each node (18r/s in all), two users new to the
+# node before each of his requests, in a zone of few keys: a node's share
+# of a key must outlive the key's own bucket (it drains three times
+# slower), or new keys evict it and he starts each time within his share
+# (72 would pass)
+hammer_all('/evict/x', ['warm'], 0.4, 10);
+sleep 1.1;                          # warm drained, and may go
+my @fill = map { ("new$_", "fill$_", 'paced') } 1 .. 200;
+($ok, $no) = hammer_nodes($t->dir, \@port, '/evict/x', \@fill, 4, 18);
+my $paced = $ok - (($ok + $no) - int(($ok + $no) / 3));
+ok($paced <= 54, "... 6r/s on each node among users new to them: $paced "
+                 . "passed (exact 44, bound 54)");
+
+# a reload keeps the zone and its keys: a user used up on node 2 is still
+# refused there after it (the keys' hashes are made anew, alike)
+statuses($port[1], '/quota/x', 'reloaded', 4);
+$nodes[1]->nginx_signal('HUP');
+sleep 1;
+is_deeply(statuses($port[1], '/quota/x', 'reloaded', 2), [429, 429],
+          '... a user used up on a node is still refused there after '
+          . 'nginx -s reload');
 
 # --- Redis stopped: nothing waits -------------------------------------
 
@@ -434,8 +512,9 @@ $t6->nginx_stop;
 
 # --- more new keys than one flush carries ------------------------------
 
-# 9000 keys new to a node at once (a flush carries 8192): the rest go a
-# sixteenth of the interval later, not at the next interval (2 s here)
+# 9000 keys new to a node at once (a flush carries 8192), each over the
+# node's share at once (no burst): the rest go a sixteenth of the
+# interval later, not at the next interval (2 s here)
 my $t7 = site();
 $t7->nginx_start(<<"EOF", workers => 1);
     privacy_redis 127.0.0.1:$rport timeout=1s fail=open;
@@ -448,7 +527,7 @@ $t7->nginx_start(<<"EOF", workers => 1);
         listen 127.0.0.1:%%PORT%%;
 
         location /crowd/ {
-            privacy_limit zone=crowd burst=5 nodelay;
+            privacy_limit zone=crowd nodelay;
             alias %%DIR%%/www/;
         }
     }

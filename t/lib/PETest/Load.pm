@@ -64,15 +64,17 @@ sub hammer {
 }
 
 # hammer_nodes(dir, [ports], uri, [users], seconds[, per second]): one
-# client on each port at once, each in a process of its own; the sums
+# client on each port at once, each in a process of its own; the sums.
+# per second may be a list, one pace for each port
 sub hammer_nodes {
-    my ($dir, $ports, $uri, $users, $secs, $per) = @_;
+    my ($dir, $ports, $uri, $users, $secs, $pace) = @_;
     my (@files, @pids);
     for my $i (0 .. $#$ports) {
         my $f = "$dir/hammer-$i-" . int(rand(1e9));
         push @files, $f;
         my $pid = fork() // die "fork: $!";
         if ($pid == 0) {
+            my $per = ref $pace ? $pace->[$i] : $pace;
             my ($ok, $no) = hammer($ports->[$i], $uri, $users, $secs, $per);
             open(my $fh, '>', $f) or POSIX::_exit(1);
             print $fh "$ok $no\n";
