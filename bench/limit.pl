@@ -138,8 +138,8 @@ for my $conns (8, 256) {
 }
 
 # 100k users: a new key almost every request, the worst case for the
-# interval zone (every key is new to the node and must be flushed);
-# the hot key beside it
+# interval zone (every key is new to the node and is asked about, and
+# would be written were it over the node's share); the hot key beside it
 print "-- latency, c=$b->{conns}\n";
 $b->latency_set('/bare/', [
     ['  sync=redis (exact), 100k users', '/users/'],
