@@ -33,14 +33,23 @@ BACKEND_LIBS := -lmicrohttpd -ljansson -lhiredis -lcurl -lssl -lcrypto \
 UNIT_TESTS   := $(patsubst t/unit/%.c,$(BUILD)/t/%,$(wildcard t/unit/test_*.c))
 FUZZERS      := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps test run fuzz fuzz-build bench unit clean asan deb
+.PHONY: all deps test run fuzz fuzz-build bench unit clean asan deb FORCE
 
 all: $(MODULE) $(BACKEND) $(UNIT_TESTS)
 
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/ngx/objs/Makefile: config scripts/configure-module.sh
+# configure lists lib/'s files: it runs again when a file comes or goes
+# (the list is rewritten only when it changes)
+$(BUILD)/lib-files: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(LIB_SRCS)' | cmp -s - $@ || echo '$(LIB_SRCS)' > $@
+
+FORCE:
+
+$(BUILD)/ngx/objs/Makefile: config scripts/configure-module.sh \
+                            $(BUILD)/lib-files
 	scripts/configure-module.sh
 
 $(MODULE): $(BUILD)/ngx/objs/Makefile $(MODULE_SRCS)
@@ -52,7 +61,8 @@ $(MODULE): $(BUILD)/ngx/objs/Makefile $(MODULE_SRCS)
 ASAN_MODULE  := $(BUILD)/asan/ngx_http_privacy_module.so
 ASAN_FLAGS   := -fsanitize=address -fno-omit-frame-pointer
 
-$(BUILD)/ngx-asan/objs/Makefile: config scripts/configure-module.sh
+$(BUILD)/ngx-asan/objs/Makefile: config scripts/configure-module.sh \
+                                 $(BUILD)/lib-files
 	NGX_BUILD_DIR=$(BUILD)/ngx-asan PRIVACY_CC_OPT="$(ASAN_FLAGS)" \
 	    scripts/configure-module.sh
 
