@@ -1282,7 +1282,7 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
 {
     u_char                         *id;
     uint32_t                        n;
-    uint64_t                        hash, tat, linger;
+    uint64_t                        hash, tat, linger, clock;
     ngx_int_t                       d;
     ngx_uint_t                      i, j;
     ngx_http_privacy_limit_node_t  *ln;
@@ -1295,6 +1295,7 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
     }
 
     linger = (uint64_t) ngx_http_privacy_limit_sync_linger(zone) * 1000000;
+    clock = ngx_http_privacy_limit_sync_clock();
 
     for (i = b->nkeys + 2; i < reply->elements; i += 2) {
         id = (u_char *) reply->element[i]->str;
@@ -1334,8 +1335,14 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
 
         ln->shared = now + linger;
 
+        /*
+         * The global state, and what this node's listed charges still
+         * owe by themselves: listed, they may be an outage's, made long
+         * ago, and owe nothing by now (counted an interval each, they
+         * refused a user under the rate for seconds)
+         */
         tat = now + (uint64_t) reply->element[i + 1]->integer * 1000
-              + (uint64_t) ln->pending * zone->rate.interval;
+              + ((ln->pending && ln->alone > clock) ? ln->alone - clock : 0);
 
         if (tat > ln->tat) {
             ln->tat = tat;
