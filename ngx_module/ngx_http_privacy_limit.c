@@ -128,6 +128,7 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->nodes = 0;
     zone->sh->active = 0;
     zone->sh->cursor = 0;
+    ngx_memzero(zone->sh->heard, sizeof(zone->sh->heard));
 
     /* this node's name among those sharing the zone in Redis */
     if (ngx_http_privacy_limit_sync_node_id(zone->sh->id) != NGX_OK) {
@@ -720,6 +721,11 @@ ngx_http_privacy_limit_charge(ngx_http_request_t *r,
                 return ngx_http_privacy_report_mode(r)
                        ? NGX_HTTP_PRIVACY_REPORTED
                        : NGX_HTTP_SERVICE_UNAVAILABLE;
+            }
+
+            if (zone->sync_interval) {
+                ngx_http_privacy_limit_sync_created(zone, ln,
+                                                    ctx->limit_hash[i], now);
             }
 
         } else {

@@ -45,6 +45,16 @@ typedef struct {
 } ngx_http_privacy_limit_node_t;
 
 
+/* a key shared by other nodes, read before this node had it */
+typedef struct {
+    ngx_rbtree_key_t             id;
+    uint64_t                     tat;      /* its global state then */
+    uint64_t                     until;    /* shared until */
+} ngx_http_privacy_limit_heard_t;
+
+#define NGX_HTTP_PRIVACY_LIMIT_HEARD  256
+
+
 typedef struct {
     ngx_rbtree_t                 rbtree;
     ngx_rbtree_node_t            sentinel;
@@ -61,6 +71,7 @@ typedef struct {
     ngx_uint_t                   active;      /* charged since a flush */
     uint64_t                     cursor;      /* of Redis's shared keys */
     u_char                       id[16];      /* this node's, in hex */
+    ngx_http_privacy_limit_heard_t  heard[NGX_HTTP_PRIVACY_LIMIT_HEARD];
 } ngx_http_privacy_limit_shctx_t;
 
 
@@ -125,6 +136,8 @@ ngx_int_t ngx_http_privacy_limit_charge(ngx_http_request_t *r,
 /* sync=redis sync_interval=: ngx_http_privacy_limit_sync.c */
 char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
+void ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, ngx_rbtree_key_t hash, uint64_t now);
 void ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,
     ngx_http_privacy_limit_node_t *ln, uint64_t burst, uint64_t now);
 ngx_int_t ngx_http_privacy_limit_sync_node_id(u_char *id);

@@ -145,8 +145,11 @@ static void ngx_http_privacy_limit_sync_shared(
  * they shared?).  Answers, to each, the microseconds each key sent is
  * owed (its arrival time past now), how many nodes share the zone, the
  * time of the shared keys read, then the id and what is owed of each
- * key shared since then or asked about and shared.  The node's own entry
- * is a write: a Redis refusing writes refuses an exchange of no key too.
+ * key shared since then or asked about and shared.  A key asked about
+ * is shared while its name is kept, as long as its state: a key used up
+ * on one node stays known to a node new to it after the linger.  The
+ * node's own entry is a write: a Redis refusing writes refuses an
+ * exchange of no key too.
  * Redis pays this for every key sent, so the keys are read in one MGET
  * and written as Lua numbers, unformatted: about a third less of its CPU
  * per key than a GET and a formatted SET.
@@ -198,7 +201,8 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "  out[i] = math.max(math.ceil(tat - now), 0)\n"
     "  if ARGV[o + 4] == '1' then\n"
     "    redis.call('ZADD', KEYS[2], now, ARGV[o + 5])\n"
-    "    redis.call('SET', names .. ARGV[o + 5], KEYS[i + 2], 'PX', linger)\n"
+    "    redis.call('SET', names .. ARGV[o + 5], KEYS[i + 2], 'PX',\n"
+    "               math.max(linger, px))\n"
     "    shared = true\n"
     "  end\n"
     "end\n"
@@ -208,22 +212,8 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "end\n"
     "out[n + 1] = redis.call('ZCARD', KEYS[1])\n"
     "out[n + 2] = ARGV[6] ~= '-' and now or 0\n"
-    "local m = tonumber(ARGV[8])\n"
     "local first = 8 + 5 * n\n"
-    "for i = 1, m, 1000 do\n"
-    "  local last = math.min(i + 999, m)\n"
-    "  local sc = redis.pcall('ZMSCORE', KEYS[2],\n"
-    "                         unpack(ARGV, first + i, first + last))\n"
-    "  if sc.err then\n"
-    "    sc = {}\n"
-    "    for j = i, last do\n"
-    "      sc[j - i + 1] = redis.call('ZSCORE', KEYS[2], ARGV[first + j])\n"
-    "    end\n"
-    "  end\n"
-    "  for j = 1, last - i + 1 do\n"
-    "    if sc[j] then ids[#ids + 1] = ARGV[first + i + j - 1] end\n"
-    "  end\n"
-    "end\n"
+    "for i = 1, tonumber(ARGV[8]) do ids[#ids + 1] = ARGV[first + i] end\n"
     "if #ids > 0 then\n"
     "  local nk = {}\n"
     "  for j = 1, #ids do nk[j] = names .. ids[j] end\n"
@@ -324,6 +314,29 @@ ngx_http_privacy_limit_sync_linger(ngx_http_privacy_limit_zone_t *zone)
 {
     return 4 * (zone->sync_interval
                 + ngx_http_privacy_redis_timeout(zone->pmcf->redis));
+}
+
+
+/*
+ * A key new here (locked): shared by other nodes, as read lately, it
+ * starts from their global state, and is sent from its first charge.
+ */
+
+void
+ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
+    ngx_http_privacy_limit_node_t *ln, ngx_rbtree_key_t hash, uint64_t now)
+{
+    ngx_http_privacy_limit_heard_t  *heard;
+
+    heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
+
+    if (heard->id != hash || heard->until <= now) {
+        return;
+    }
+
+    ln->tat = heard->tat;
+    ln->shared = heard->until;
+    ln->checked = 1;
 }
 
 
@@ -1284,6 +1297,7 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
     uint32_t                        n;
     uint64_t                        hash, tat, linger, clock;
     ngx_int_t                       d;
+    ngx_http_privacy_limit_heard_t *heard;
     ngx_uint_t                      i, j;
     ngx_http_privacy_limit_node_t  *ln;
 
@@ -1317,7 +1331,14 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
         ln = ngx_http_privacy_limit_sync_find(zone, (ngx_rbtree_key_t) hash);
 
         if (ln == NULL) {
-            continue;               /* not used here: asked when it is */
+            /* not here yet: kept a while, so that a key new here is
+               known shared at once, not asked about */
+            heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
+            heard->id = (ngx_rbtree_key_t) hash;
+            heard->tat = now + (uint64_t) reply->element[i + 1]->integer
+                               * 1000;
+            heard->until = now + linger;
+            continue;
         }
 
         if (ln->shared <= now && zone->sh->nodes) {
