@@ -128,7 +128,7 @@ ngx_http_privacy_limit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     zone->sh->nodes = 0;
     zone->sh->active = 0;
     zone->sh->cursor = 0;
-    ngx_memzero(zone->sh->heard, sizeof(zone->sh->heard));
+    zone->sh->heard = NULL;
 
     /* this node's name among those sharing the zone in Redis */
     if (ngx_http_privacy_limit_sync_node_id(zone->sh->id) != NGX_OK) {

@@ -71,7 +71,7 @@ typedef struct {
     ngx_uint_t                   active;      /* charged since a flush */
     uint64_t                     cursor;      /* of Redis's shared keys */
     u_char                       id[16];      /* this node's, in hex */
-    ngx_http_privacy_limit_heard_t  heard[NGX_HTTP_PRIVACY_LIMIT_HEARD];
+    ngx_http_privacy_limit_heard_t  *heard;   /* made when first needed */
 } ngx_http_privacy_limit_shctx_t;
 
 

@@ -146,8 +146,8 @@ static void ngx_http_privacy_limit_sync_shared(
  * owed (its arrival time past now), how many nodes share the zone, the
  * time of the shared keys read, then the id and what is owed of each
  * key shared since then or asked about and shared.  A key asked about
- * is shared while its name is kept, as long as its state: a key used up
- * on one node stays known to a node new to it after the linger.  The
+ * is shared while its name is kept, as long as its state (every key
+ * sent keeps it): a key used up stays known to a node new to it.  The
  * node's own entry is a write: a Redis refusing writes refuses an
  * exchange of no key too.
  * Redis pays this for every key sent, so the keys are read in one MGET
@@ -204,6 +204,8 @@ static ngx_http_privacy_redis_script_t  ngx_http_privacy_limit_sync_script = {
     "    redis.call('SET', names .. ARGV[o + 5], KEYS[i + 2], 'PX',\n"
     "               math.max(linger, px))\n"
     "    shared = true\n"
+    "  else\n"
+    "    redis.call('PEXPIRE', names .. ARGV[o + 5], math.max(linger, px))\n"
     "  end\n"
     "end\n"
     "if shared then\n"
@@ -328,6 +330,10 @@ ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
 {
     ngx_http_privacy_limit_heard_t  *heard;
 
+    if (zone->sh->heard == NULL) {
+        return;
+    }
+
     heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
 
     if (heard->id != hash || heard->until <= now) {
@@ -337,6 +343,9 @@ ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
     ln->tat = heard->tat;
     ln->shared = heard->until;
     ln->checked = 1;
+
+    /* its charges go soon, as a new key's would */
+    ngx_http_privacy_limit_sync_soon(zone);
 }
 
 
@@ -1293,13 +1302,13 @@ static void
 ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
     redisReply *reply, ngx_http_privacy_limit_batch_t *b, uint64_t now)
 {
-    u_char                         *id;
-    uint32_t                        n;
-    uint64_t                        hash, tat, linger, clock;
-    ngx_int_t                       d;
-    ngx_http_privacy_limit_heard_t *heard;
-    ngx_uint_t                      i, j;
-    ngx_http_privacy_limit_node_t  *ln;
+    u_char                          *id;
+    uint32_t                         n;
+    uint64_t                         hash, tat, linger, clock;
+    ngx_int_t                        d;
+    ngx_uint_t                       i, j;
+    ngx_http_privacy_limit_node_t   *ln;
+    ngx_http_privacy_limit_heard_t  *heard;
 
     zone->sh->nodes = (ngx_uint_t) reply->element[b->nkeys]->integer;
 
@@ -1333,6 +1342,15 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
         if (ln == NULL) {
             /* not here yet: kept a while, so that a key new here is
                known shared at once, not asked about */
+            if (zone->sh->heard == NULL) {
+                zone->sh->heard = ngx_slab_calloc_locked(zone->shpool,
+                                      NGX_HTTP_PRIVACY_LIMIT_HEARD
+                                      * sizeof(ngx_http_privacy_limit_heard_t));
+                if (zone->sh->heard == NULL) {
+                    continue;       /* asked about instead */
+                }
+            }
+
             heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
             heard->id = (ngx_rbtree_key_t) hash;
             heard->tat = now + (uint64_t) reply->element[i + 1]->integer
