@@ -116,7 +116,7 @@ sub append {
     my ($self, $file, $obj) = @_;
     open(my $fh, '>>', "$self->{dir}/$file") or return;
     flock($fh, LOCK_EX);
-    print $fh $self->{json}->encode($obj), "\n";
+    syswrite($fh, $self->{json}->encode($obj) . "\n");   # in one piece
     close $fh;
 }
 
