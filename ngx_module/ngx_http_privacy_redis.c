@@ -41,6 +41,7 @@
 #define NGX_HTTP_PRIVACY_REDIS_PENDING_MAX 10000 /* calls in flight */
 #define NGX_HTTP_PRIVACY_REDIS_BUCKETS     256
 #define NGX_HTTP_PRIVACY_REDIS_BATCH       64    /* requests in one call */
+#define NGX_HTTP_PRIVACY_REDIS_TIMEOUT_MAX 10000 /* ms */
 
 
 
@@ -190,6 +191,14 @@ ngx_http_privacy_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rd->timeout = ngx_parse_time(&s, 0);
             if (rd->timeout == (ngx_msec_t) NGX_ERROR || rd->timeout == 0) {
                 goto invalid;
+            }
+
+            /* a request waits this long for a Redis that went quiet, and
+               interval zones keep keys in Redis for two of it */
+            if (rd->timeout > NGX_HTTP_PRIVACY_REDIS_TIMEOUT_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"%V\" is longer than 10s", &value[i]);
+                return NGX_CONF_ERROR;
             }
 
             continue;

@@ -435,6 +435,9 @@ $t->conf_fails('privacy_limit_zone $a zone=a:1m rate=1r/s sync=redis;',
 $t->conf_fails('privacy_redis 127.0.0.1:1 timeout=soon;',
                qr/invalid parameter "timeout=soon" in "privacy_redis"/,
                'a bad timeout');
+$t->conf_fails('privacy_redis 127.0.0.1:1 timeout=11s;',
+               qr/"timeout=11s" is longer than 10s/,
+               'a timeout over 10 s: requests would hang that long');
 $t->conf_fails('privacy_redis 127.0.0.1:1 fail=maybe;',
                qr/invalid parameter "fail=maybe" in "privacy_redis"/,
                'a bad fail mode');
