@@ -628,11 +628,13 @@ ngx_http_privacy_limit_ask(ngx_http_privacy_loc_conf_t *plcf,
     ngx_http_privacy_ctx_t *ctx, uint64_t now, ngx_uint_t local_sync,
     uint64_t *retry)
 {
-    ngx_uint_t                      i, rejected;
-    pe_gcra_t                       g;
-    ngx_http_privacy_limit_t       *limits;
-    ngx_http_privacy_limit_node_t  *ln;
-    ngx_http_privacy_limit_zone_t  *zone;
+    uint64_t                         tat;
+    ngx_uint_t                       i, rejected;
+    pe_gcra_t                        g;
+    ngx_http_privacy_limit_t        *limits;
+    ngx_http_privacy_limit_node_t   *ln;
+    ngx_http_privacy_limit_zone_t   *zone;
+    ngx_http_privacy_limit_heard_t  *heard;
 
     limits = plcf->limits->elts;
     rejected = NGX_CONF_UNSET_UINT;
@@ -650,7 +652,18 @@ ngx_http_privacy_limit_ask(ngx_http_privacy_loc_conf_t *plcf,
         ngx_shmtx_lock(&zone->shpool->mutex);
         ln = ngx_http_privacy_limit_lookup(zone, &ctx->limit_key[i],
                                            ctx->limit_hash[i]);
-        pe_gcra(&zone->rate, limits[i].burst, ln ? ln->tat : 0, now, &g);
+        tat = ln ? ln->tat : 0;
+
+        if (ln == NULL && zone->sync_interval) {
+            /* new here, shared elsewhere: from its global state, as the
+               charge would be */
+            heard = ngx_http_privacy_limit_sync_heard(zone,
+                                                      ctx->limit_hash[i],
+                                                      now);
+            tat = heard ? heard->tat : 0;
+        }
+
+        pe_gcra(&zone->rate, limits[i].burst, tat, now, &g);
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (!g.allowed) {

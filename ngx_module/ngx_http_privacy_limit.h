@@ -136,6 +136,9 @@ ngx_int_t ngx_http_privacy_limit_charge(ngx_http_request_t *r,
 /* sync=redis sync_interval=: ngx_http_privacy_limit_sync.c */
 char *ngx_http_privacy_limit_sync_init_main(ngx_conf_t *cf,
     ngx_http_privacy_main_conf_t *pmcf);
+ngx_http_privacy_limit_heard_t *ngx_http_privacy_limit_sync_heard(
+    ngx_http_privacy_limit_zone_t *zone, ngx_rbtree_key_t hash,
+    uint64_t now);
 void ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
     ngx_http_privacy_limit_node_t *ln, ngx_rbtree_key_t hash, uint64_t now);
 void ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,

@@ -319,6 +319,24 @@ ngx_http_privacy_limit_sync_linger(ngx_http_privacy_limit_zone_t *zone)
 }
 
 
+/* a key not here, shared by other nodes as read lately (locked) */
+
+ngx_http_privacy_limit_heard_t *
+ngx_http_privacy_limit_sync_heard(ngx_http_privacy_limit_zone_t *zone,
+    ngx_rbtree_key_t hash, uint64_t now)
+{
+    ngx_http_privacy_limit_heard_t  *heard;
+
+    if (zone->sh->heard == NULL) {
+        return NULL;
+    }
+
+    heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
+
+    return (heard->id == hash && heard->until > now) ? heard : NULL;
+}
+
+
 /*
  * A key new here (locked): shared by other nodes, as read lately, it
  * starts from their global state, and is sent from its first charge.
@@ -330,13 +348,9 @@ ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
 {
     ngx_http_privacy_limit_heard_t  *heard;
 
-    if (zone->sh->heard == NULL) {
-        return;
-    }
+    heard = ngx_http_privacy_limit_sync_heard(zone, hash, now);
 
-    heard = &zone->sh->heard[hash % NGX_HTTP_PRIVACY_LIMIT_HEARD];
-
-    if (heard->id != hash || heard->until <= now) {
+    if (heard == NULL) {
         return;
     }
 
@@ -401,6 +415,16 @@ ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,
     share = ngx_max(ln->share, now) + iv;
 
     if (nodes == 0) {
+        /* a key used up here is announced all the same (over a share of
+           the whole limit), or nodes that learn of it later keep theirs */
+        if (share - now > tau) {
+            ln->over = 1;
+            ln->shared = now
+                         + (uint64_t) ngx_http_privacy_limit_sync_linger(zone)
+                           * 1000000;
+            share = ngx_min(share, now + tau + iv);
+        }
+
         ln->share = share;
 
         if (!ln->checked) {

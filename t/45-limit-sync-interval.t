@@ -77,6 +77,12 @@ my $http = <<'EOF';
             alias %%DIR%%/www/;
         }
 
+        location /slow-alone/ {
+            privacy_limit zone=slow burst=2 nodelay;
+            privacy_limit zone=alone burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
         location /alone/ {
             privacy_limit zone=alone burst=5 nodelay;
             alias %%DIR%%/www/;
@@ -234,12 +240,19 @@ is_deeply(\@then2, [(429) x 5],
 
 # a key that node 2 read was shared before it had the key starts from
 # its global state there: refused at its first request
-statuses($port[0], '/slow/x', 'heard', 3);          # used up: announced
+# (node 1 first hears how many share the zone: were it to learn it between
+# the charges, a charge it kept would be counted at the new share, and
+# lost, within the bound: the key would not be used up in Redis)
+get($port[0], '/slow/x', 'node1');
+sleep 0.2;
+statuses($port[0], '/slow/x', $_, 3) for qw(heard ivy);      # announced
 sleep 0.2;
 get($port[1], '/slow/x', 'warm');                   # node 2 reads the list
 sleep 0.2;
 is(get($port[1], '/slow/x', 'heard')->{status}, 429,
    'a key shared before node 2 had it: refused at its first request there');
+is(get($port[1], '/slow-alone/x', 'ivy')->{status}, 429,
+   '... in a location of two zones too');
 
 # --- workers exiting while an exchange is under way -------------------
 
