@@ -554,6 +554,7 @@ ngx_http_privacy_limit_create(ngx_http_privacy_limit_zone_t *zone,
     ln->blocked = 0;
     ln->first = 0;
     ln->share = 0;
+    ln->share_nodes = 0;
     ln->shared = 0;
     ln->pending = 0;
     ln->kept = 0;

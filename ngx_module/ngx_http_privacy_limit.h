@@ -25,7 +25,7 @@
 
 typedef struct {
     u_char                       color;
-    u_char                       dummy;
+    u_char                       share_nodes;  /* the N of share, to 255 */
     u_short                      len;
     ngx_queue_t                  queue;
     uint64_t                     tat;

@@ -364,6 +364,28 @@ ngx_http_privacy_limit_sync_created(ngx_http_privacy_limit_zone_t *zone,
 
 
 /*
+ * The node's share of a key, counted at another number of nodes: what is
+ * left of it weighs as many charges at the number now, not fewer (a
+ * charge kept at N = 1 and counted at N = 2 was half lost).
+ */
+
+static void
+ngx_http_privacy_limit_sync_rescale(ngx_http_privacy_limit_node_t *ln,
+    ngx_uint_t nodes, uint64_t now)
+{
+    ngx_uint_t  n;
+
+    n = ngx_min(ngx_max(nodes, 1), 255);
+
+    if (ln->share > now && ln->share_nodes && ln->share_nodes != n) {
+        ln->share = now + (ln->share - now) / ln->share_nodes * n;
+    }
+
+    ln->share_nodes = (u_char) n;
+}
+
+
+/*
  * A key this node kept to itself becomes shared: the charges it kept that
  * are still in its share (made within the share's tolerance) are sent
  * with the next, as if made now; older ones weigh nothing by now.
@@ -402,6 +424,8 @@ ngx_http_privacy_limit_sync_charged(ngx_http_privacy_limit_zone_t *zone,
     zone->sh->active = 1;
     nodes = zone->sh->nodes;
     n = 1;
+
+    ngx_http_privacy_limit_sync_rescale(ln, nodes, now);
 
     /* this node's share: GCRA at rate / N with the same tolerance in
        time (burst / N); counted from the first charge, N or not */
@@ -1385,6 +1409,7 @@ ngx_http_privacy_limit_sync_shared(ngx_http_privacy_limit_zone_t *zone,
 
         if (ln->shared <= now && zone->sh->nodes) {
             /* its charges still in this node's share go with the next */
+            ngx_http_privacy_limit_sync_rescale(ln, zone->sh->nodes, now);
             n = ngx_http_privacy_limit_sync_in_share(ln, now,
                                                      zone->rate.interval
                                                      * zone->sh->nodes);

@@ -42,6 +42,8 @@ my $http = <<'EOF';
                        sync=redis sync_interval=50ms;
     privacy_limit_zone $http_x_user zone=evict:1m rate=10r/s
                        sync=redis sync_interval=50ms;
+    privacy_limit_zone $http_x_user zone=rescale:1m rate=1r/m
+                       sync=redis sync_interval=1s;
     privacy_limit_zone $http_x_user zone=alone:1m rate=20r/s;
     privacy_limit_zone $http_x_user zone=paced:1m rate=100r/s
                        sync=redis sync_interval=50ms;
@@ -80,6 +82,11 @@ my $http = <<'EOF';
         location /slow-alone/ {
             privacy_limit zone=slow burst=2 nodelay;
             privacy_limit zone=alone burst=5 nodelay;
+            alias %%DIR%%/www/;
+        }
+
+        location /rescale/ {
+            privacy_limit zone=rescale burst=2 nodelay;
             alias %%DIR%%/www/;
         }
 
@@ -253,6 +260,31 @@ is(get($port[1], '/slow/x', 'heard')->{status}, 429,
    'a key shared before node 2 had it: refused at its first request there');
 is(get($port[1], '/slow-alone/x', 'ivy')->{status}, 429,
    '... in a location of two zones too');
+
+# a node's share counted anew when the number of nodes changes: kim's
+# two requests are kept on node 1 while it is alone in the zone (its
+# share: the whole limit); node 2 joins, node 1 hears of it, and kim's
+# third request takes her over node 1's share, now half the limit: all
+# three reach Redis, not the two that half a share would count
+get($port[0], '/rescale/x', 'warm1');           # node 1 hears: one node
+sleep 0.3;
+get($port[0], '/rescale/x', 'kim') for 1 .. 2;
+sleep 0.3;
+get($port[1], '/rescale/x', 'warm2');           # node 2 joins
+sleep 0.3;
+get($port[0], '/rescale/x', 'warm3');           # node 1 hears: two
+sleep 0.3;
+get($port[0], '/rescale/x', 'kim');             # over its share: sent
+sleep 0.3;
+my ($kim_id) = @{ $t->redis_query($rport,
+                                  ['KEYS', 'privacy:{rescale}:id:*']) };
+my $kim_key = $kim_id && $t->redis_query($rport, ['GET', $kim_id]);
+my $kim_tat = $kim_key && $t->redis_query($rport, ['GET', $kim_key]);
+my $redis_now = $t->redis_query($rport, ['TIME']);
+my $owed = $kim_tat
+    ? ($kim_tat - ($redis_now->[0] * 1e6 + $redis_now->[1])) / 1e6 : 0;
+ok($owed > 150, sprintf('kim\'s three requests counted in Redis after the '
+                        . 'nodes changed (%.1f s owed; two: 120)', $owed));
 
 # --- workers exiting while an exchange is under way -------------------
 
